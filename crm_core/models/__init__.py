@@ -1,0 +1,38 @@
+"""Every CRM table, importable from one place (Alembic and the app load them all here)."""
+
+from crm_core.models.attachments import Attachment
+from crm_core.models.audit import AuditEntry
+from crm_core.models.customers import (
+    ContactPoint,
+    Customer,
+    CustomerRelation,
+    CustomFieldDefinition,
+    CustomFieldValue,
+    RelationType,
+    Tag,
+    customer_tags,
+)
+from crm_core.models.interactions import Interaction
+from crm_core.models.segments import Segment
+from crm_core.models.tickets import Ticket
+from crm_core.models.users import ApiToken, Team, User, team_members
+
+__all__ = [
+    "ApiToken",
+    "Attachment",
+    "AuditEntry",
+    "ContactPoint",
+    "CustomFieldDefinition",
+    "CustomFieldValue",
+    "Customer",
+    "CustomerRelation",
+    "Interaction",
+    "RelationType",
+    "Segment",
+    "Tag",
+    "Team",
+    "Ticket",
+    "User",
+    "customer_tags",
+    "team_members",
+]

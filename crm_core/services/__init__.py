@@ -1,0 +1,1 @@
+"""CRM services: the actions that own every write, and the read helpers around them."""

@@ -1,0 +1,274 @@
+"""The ``switchboard`` command line."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import func, select
+
+from crm_core.errors import DomainError
+from hub.app import create_app
+
+
+def _fail(message: str) -> None:
+    click.echo(f"switchboard: {message}", err=True)
+    sys.exit(1)
+
+
+def _make_app() -> Any:
+    from hub.settings import ConfigurationError
+
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=_make_app,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+)
+def main() -> None:
+    """Switchboard: contact centre and communications hub."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+def _url() -> str:
+    return str(current_app.extensions["switchboard.settings"].effective_database_url)
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations (creates the SQLite file on first use)."""
+    from hub.migrate import upgrade
+
+    upgrade(_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("check")
+@with_appcontext
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    from hub.migrate import check
+
+    check(_url())
+    click.echo("models and migrations agree")
+
+
+@main.command("demo")
+@click.option("--customers", default=300, show_default=True, help="how many customers")
+@click.option("--if-empty", is_flag=True, help="do nothing when there are customers already")
+@click.option("--seed", default=20261123, show_default=True)
+@with_appcontext
+def demo(customers: int, if_empty: bool, seed: int) -> None:
+    """Load a believable demo data set and print the logins."""
+    from crm_core.models import Customer
+    from hub.db import db as database
+    from hub.demo import DEMO_PASSWORD, load_demo
+
+    try:
+        with database.transaction() as session:
+            count = session.scalar(select(func.count()).select_from(Customer)) or 0
+            if if_empty and count:
+                click.echo(f"demo data present ({count} customers); skipping")
+                return
+            logins = load_demo(session, customers=customers, seed=seed)
+    except DomainError as exc:
+        _fail(exc.message)
+        return
+    click.echo(f"loaded {customers} demo customers. Logins (password {DEMO_PASSWORD!r}):")
+    for email, role in logins:
+        click.echo(f"  {role:<10} {email}")
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["agent", "supervisor", "admin"]), default="agent")
+@click.option("--team", "teams", multiple=True, help="team name (created if new); repeatable")
+@click.option("--password", default=None, help="omit to be asked")
+@with_appcontext
+def user_create(
+    email: str, name: str, role: str, teams: tuple[str, ...], password: str | None
+) -> None:
+    """Create a user who can log in to the console."""
+    from crm_core.services.users import do_create_user, get_or_create_team
+    from hub.db import db as database
+
+    if password is None:
+        if not sys.stdin.isatty():
+            _fail("give --password, or run in a terminal to be asked")
+        password = getpass.getpass("password: ")
+    try:
+        with database.transaction() as session:
+            team_rows = [get_or_create_team(session, t) for t in teams]
+            created = do_create_user(
+                session, email=email, name=name, password=password, role=role, teams=team_rows
+            )
+            click.echo(f"created {created.role} {created.email} (id {created.id})")
+    except DomainError as exc:
+        _fail(exc.message)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--email", required=True, help="the user the token acts as")
+@click.option("--name", default="cli", show_default=True)
+@with_appcontext
+def token_create(email: str, name: str) -> None:
+    """Issue a bearer token for the REST API; it is shown once."""
+    from crm_core.models import User
+    from crm_core.services.users import do_issue_token
+    from hub.db import db as database
+
+    with database.transaction() as session:
+        found = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if found is None:
+            _fail(f"no user {email}")
+            return
+        _, text = do_issue_token(session, found, name)
+    click.echo(text)
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--setup/--no-setup", default=True, help="migrate and load demo data first")
+@with_appcontext
+def serve(host: str, port: int, setup: bool) -> None:
+    """All-in-one server for the embedded default: web console, API, real-time, tasks."""
+    from hub.serve import run_all_in_one
+
+    run_all_in_one(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        host=host,
+        port=port,
+        setup=setup,
+    )
+
+
+@main.group()
+def simulate() -> None:
+    """Send test traffic to a running Switchboard the way the outside world would."""
+
+
+@simulate.command("form")
+@click.option(
+    "--from",
+    "sender",
+    default="anna.nowak@example.pl",
+    show_default=True,
+    help="the submitter's e-mail address",
+)
+@click.option("--to", "form", default="contact", show_default=True, help="the form (slug)")
+@click.option("--subject", default="Question from the contact form", show_default=True)
+@click.option("--body", default="Hello, please call me back about my order.", show_default=True)
+@click.option("--name", default=None, help="the submitter's name")
+@with_appcontext
+def simulate_form(sender: str, form: str, subject: str, body: str, name: str | None) -> None:
+    """A web-form submission, straight into intake: it is queued, routed and offered."""
+    import uuid
+
+    from hub.intake import InboundEvent, IntakeError, receive
+
+    event = InboundEvent(
+        channel="webform",
+        external_id=f"sim-{uuid.uuid4().hex}",
+        from_address=sender,
+        to_address=form,
+        subject=subject,
+        body_text=body,
+        from_name=name,
+        payload={"form": form, "fields": {"email": sender, "name": name, "message": body}},
+    )
+    from contextlib import nullcontext
+
+    from hub.routing import routing_deferred
+
+    settings = current_app.extensions["switchboard.settings"]
+    # Without Redis this process's emits reach no browser: let the running server's tick
+    # route it, so that its offer pops up in the console.
+    deferred = not settings.redis_url
+    try:
+        with routing_deferred() if deferred else nullcontext():
+            interaction = receive(event)
+    except (IntakeError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(
+        f"form received as interaction {interaction.id}"
+        f" (customer {interaction.customer_id or 'unknown'},"
+        f" queue {interaction.queue_id or 'none'})"
+    )
+    if deferred:
+        click.echo(f"the running server offers it within {settings.tick_seconds} s")
+
+
+def _add_channel_commands() -> None:
+    from channels.email.cli import email_group, simulate_email, smtpd_command
+
+    main.add_command(smtpd_command)
+    main.add_command(email_group)
+    simulate.add_command(simulate_email)
+    from channels.twilio_voice.cli import simulate_call_command
+
+    simulate.add_command(simulate_call_command)
+    from channels.fax.cli import simulate_fax_command
+
+    simulate.add_command(simulate_fax_command)
+
+
+_add_channel_commands()
+
+
+@main.command("worker")
+@click.option("--queues", default="realtime,default,bulk,dialer", show_default=True)
+@click.option("--concurrency", default=2, show_default=True, type=int)
+@click.option(
+    "--beat/--no-beat",
+    default=False,
+    help="also run Celery beat (the periodic tick); one per deployment is enough",
+)
+@with_appcontext
+def worker(queues: str, concurrency: int, beat: bool) -> None:
+    """A Celery worker (needs SWITCHBOARD_BROKER_URL)."""
+    settings = current_app.extensions["switchboard.settings"]
+    if not settings.broker_url:
+        _fail("SWITCHBOARD_BROKER_URL is not set: without a broker tasks run in-process")
+    celery_app = current_app.extensions["celery"]
+    celery_app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            settings.log_level,
+            *(["--beat"] if beat else []),
+        ]
+    )

@@ -1,0 +1,422 @@
+"""Real-time fan-out to browsers: the only place that emits over Socket.IO.
+
+``socketio`` is bound by :func:`init_app` (``async_mode`` from settings, threading by
+default; ``message_queue=settings.redis_url`` when set, so Celery workers and other
+processes can emit through Redis). Committed domain events (``hub.events``) become
+Socket.IO events in namespace ``/console``, each to explicit rooms:
+
+=====================  ==========================================  =======================
+event                  payload                                      rooms
+=====================  ==========================================  =======================
+``offer``              :func:`offer_payload` (with the whole card)  ``agent:<id>``
+``screen_pop``         ``{"interaction": …, "card": …}``            ``agent:<id>``
+``interaction_updated`` :func:`interaction_payload` + ``"event"``   ``agent:<id>``,
+                                                                    ``supervisors``
+``agent_state``        :func:`agent_state_payload`                  ``agent:<id>``,
+                                                                    ``supervisors``
+``queue_stats``        ``{"queues": [hub.routing.queue_stats…]}``   ``queue:<id>``,
+                                                                    ``supervisors``
+``sla_breach``         the ``sla.breached`` event data              ``supervisors``
+=====================  ==========================================  =======================
+
+Every room emit carries ``room`` and ``seq``: a per-room sequence number (Redis ``INCR``
+when Redis is configured, so it is shared by every process; an in-process counter
+otherwise). The console's ``snapshot`` holds the current numbers; a client that sees a gap
+asks for a ``resync``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app, has_app_context
+from flask_socketio import SocketIO
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_core.db import utcnow
+from crm_core.errors import NotFound
+from crm_core.events import DomainEvent
+from crm_core.models import Customer, Interaction, User
+from hub import events
+from hub.agents import PAUSE_CODES, agent_status_dict
+from hub.models import AgentStatus, Offer, Queue, QueueEntry
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/console"
+socketio = SocketIO()
+
+_seq_lock = threading.Lock()
+_local_seq: dict[str, int] = {}
+_SEQ_KEY = "switchboard:seq:"
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["switchboard.settings"]
+    kwargs: dict[str, Any] = {
+        "async_mode": settings.socketio_async_mode or "threading",
+        "logger": False,
+        "engineio_logger": False,
+    }
+    if settings.redis_url:
+        kwargs["message_queue"] = settings.redis_url
+        kwargs["channel"] = settings.socketio_channel
+        import redis
+
+        app.extensions["switchboard.redis"] = redis.Redis.from_url(settings.redis_url)
+    socketio.init_app(app, **kwargs)
+    app.extensions["switchboard.socketio"] = socketio
+    _subscribe_once()
+
+
+# ------------------------------------------------------------------ sequence numbers
+
+
+def next_seq(room: str) -> int:
+    client = _redis()
+    if client is not None:
+        return int(client.incr(_SEQ_KEY + room))
+    with _seq_lock:
+        _local_seq[room] = _local_seq.get(room, 0) + 1
+        return _local_seq[room]
+
+
+def current_seqs(rooms: Iterable[str]) -> dict[str, int]:
+    rooms = list(rooms)
+    client = _redis()
+    if client is not None:
+        values = client.mget([_SEQ_KEY + r for r in rooms]) if rooms else []
+        return {r: int(v or 0) for r, v in zip(rooms, values, strict=True)}
+    with _seq_lock:
+        return {r: _local_seq.get(r, 0) for r in rooms}
+
+
+def _redis() -> Any:
+    if has_app_context():
+        return current_app.extensions.get("switchboard.redis")
+    return None
+
+
+# --------------------------------------------------------------------------- emitting
+
+
+def emit_to_room(event: str, data: dict[str, Any], room: str) -> int:
+    """Emit ``event`` to one room with the room's next sequence number. Returns it."""
+    seq = next_seq(room)
+    socketio.emit(event, {**data, "room": room, "seq": seq}, to=room, namespace=NAMESPACE)
+    return seq
+
+
+def emit_to_rooms(event: str, data: dict[str, Any], rooms: Iterable[str]) -> None:
+    for room in dict.fromkeys(rooms):
+        emit_to_room(event, data, room)
+
+
+def send_to_client(event: str, data: dict[str, Any], sid: str) -> None:
+    """A reply to one connection (snapshot, error): no sequence number of its own."""
+    socketio.emit(event, data, to=sid, namespace=NAMESPACE)
+
+
+def agent_room(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def queue_room(queue_id: int) -> str:
+    return f"queue:{queue_id}"
+
+
+SUPERVISORS = "supervisors"
+
+
+def rooms_for(session: Session, user: User) -> list[str]:
+    """The rooms a console of ``user`` joins: their own, their queues', supervisors'."""
+    from hub.routing import agent_queue_ids
+
+    rooms = [agent_room(user.id)] + [queue_room(q) for q in agent_queue_ids(session, user.id)]
+    if user.is_supervisor:
+        rooms.append(SUPERVISORS)
+    return rooms
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value is not None else None
+
+
+def card_for(session: Session, interaction: Interaction) -> dict[str, Any]:
+    """The screen-pop card: the customer's, or the unknown caller's."""
+    from hub.cards import customer_card, unknown_caller_card
+
+    if interaction.customer_id is not None:
+        try:
+            return customer_card(session, interaction.customer_id)
+        except NotFound:
+            pass
+    return unknown_caller_card(interaction.from_address)
+
+
+def interaction_payload(
+    session: Session, interaction_id: int, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    now = now or utcnow()
+    interaction = session.get(Interaction, interaction_id)
+    if interaction is None:
+        return {"interaction_id": interaction_id, "status": "gone"}
+    entry = session.get(QueueEntry, interaction_id)
+    queue = session.get(Queue, entry.queue_id) if entry is not None else None
+    customer = session.get(Customer, interaction.customer_id) if interaction.customer_id else None
+    waited = None
+    if entry is not None:
+        end = entry.answered_at or entry.abandoned_at or now
+        waited = max(0, int((end - entry.enqueued_at).total_seconds()))
+    return {
+        "interaction_id": interaction.id,
+        "channel": interaction.channel,
+        "direction": interaction.direction,
+        "status": interaction.status,
+        "state": entry.state if entry is not None else interaction.status,
+        "queue_id": entry.queue_id if entry is not None else interaction.queue_id,
+        "queue_name": queue.name if queue is not None else None,
+        "agent_id": entry.agent_id if entry is not None else interaction.agent_id,
+        "customer_id": interaction.customer_id,
+        "customer_name": customer.display_name if customer is not None else None,
+        "vip": bool(customer is not None and customer.vip),
+        "ticket_id": interaction.ticket_id,
+        "from": interaction.from_address,
+        "to": interaction.to_address,
+        "subject": interaction.subject,
+        "summary": interaction.summary,
+        "disposition": interaction.disposition,
+        "priority": entry.priority if entry is not None else None,
+        "enqueued_at": _iso(entry.enqueued_at) if entry is not None else None,
+        "answered_at": _iso(entry.answered_at) if entry is not None else None,
+        "wrap_up_until": _iso(entry.wrap_up_until) if entry is not None else None,
+        "waited_seconds": waited,
+    }
+
+
+def offer_payload(
+    session: Session, offer: Offer, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """An offer with everything the console shows at once, the customer card included."""
+    now = now or utcnow()
+    interaction = session.get(Interaction, offer.interaction_id)
+    queue = session.get(Queue, offer.queue_id)
+    assert interaction is not None
+    inner = interaction_payload(session, offer.interaction_id, now=now)
+    return {
+        "offer_id": offer.id,
+        "interaction_id": offer.interaction_id,
+        "channel": inner["channel"],
+        "from": inner["from"],
+        "subject": inner["subject"],
+        "enqueued_at": inner["enqueued_at"],
+        "waited_seconds": inner["waited_seconds"],
+        "agent_id": offer.agent_id,
+        "queue_id": offer.queue_id,
+        "queue_name": queue.name if queue is not None else None,
+        "status": offer.status,
+        "offered_at": _iso(offer.created_at),
+        "expires_at": _iso(offer.expires_at),
+        "timeout_seconds": queue.offer_timeout_seconds if queue is not None else None,
+        "interaction": inner,
+        "card": card_for(session, interaction),
+    }
+
+
+def agent_state_payload(
+    session: Session, agent_id: int, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    status = session.get(AgentStatus, agent_id)
+    user = session.get(User, agent_id)
+    if status is None:
+        now = now or utcnow()
+        base: dict[str, Any] = {
+            "agent_id": agent_id,
+            "state": "offline",
+            "pause_code": None,
+            "since": None,
+            "seconds_in_state": None,
+            "connected": False,
+        }
+    else:
+        base = agent_status_dict(status, now)
+    base["name"] = user.name if user is not None else None
+    return base
+
+
+def snapshot_for(session: Session, user: User, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything a console needs after (re)connecting; deltas follow with ``seq``."""
+    from hub.routing import agent_board, agent_queue_ids, open_work, queue_stats, volume_today
+
+    now = now or utcnow()
+    work = open_work(session, user.id)
+    offers = session.scalars(
+        select(Offer).where(Offer.agent_id == user.id, Offer.status == "pending")
+    ).all()
+    queue_ids = None if user.is_supervisor else agent_queue_ids(session, user.id)
+    rooms = rooms_for(session, user)
+    snap: dict[str, Any] = {
+        "agent": {**agent_state_payload(session, user.id, now=now), "role": user.role},
+        "offers": [offer_payload(session, o, now=now) for o in offers],
+        "interactions": [
+            {**interaction_payload(session, i, now=now), "card": card_for(session, it)}
+            for i in work["interactions"]
+            if (it := session.get(Interaction, i)) is not None
+        ],
+        "queues": queue_stats(session, now=now, queue_ids=queue_ids),
+        "pause_codes": list(PAUSE_CODES),
+        "rooms": rooms,
+        "seq": current_seqs(rooms),
+        "server_time": now.isoformat(),
+    }
+    if user.is_supervisor:
+        snap["agents"] = agent_board(session, now=now)
+        snap["volume_today"] = volume_today(session, now=now)
+    return snap
+
+
+# ------------------------------------------------------------ domain events → emits
+
+
+@contextmanager
+def _read_session(app: Flask) -> Iterator[Session]:
+    from hub.db import db
+
+    session = db.sessionmaker_for(app)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def _emit_queue_stats(
+    session: Session, queue_ids: Iterable[int | None], *, to_agents: bool = True
+) -> None:
+    """Fresh figures of ``queue_ids`` to the wallboards and, unless ``to_agents`` is False,
+    to every agent serving those queues."""
+    from hub.routing import queue_stats
+
+    ids = sorted({q for q in queue_ids if q is not None})
+    if not ids:
+        return
+    stats = queue_stats(session, queue_ids=ids)
+    if to_agents:
+        for item in stats:
+            emit_to_room("queue_stats", {"queues": [item]}, queue_room(item["queue_id"]))
+    emit_to_room("queue_stats", {"queues": stats}, SUPERVISORS)
+
+
+_AGENT_KEYS = ("agent_id", "declined_by", "missed_by", "from_agent_id", "previous_agent_id")
+
+
+def dispatch(session: Session, evt: DomainEvent) -> None:
+    """Turn one committed domain event into Socket.IO emits (explicit rooms only)."""
+    data = evt.data
+    if evt.type == events.AGENT_STATE_CHANGED:
+        agent_id = int(data["agent_id"])
+        payload = {
+            **agent_state_payload(session, agent_id),
+            "previous": data.get("previous"),
+            "reason": data.get("reason"),
+        }
+        emit_to_rooms("agent_state", payload, [agent_room(agent_id), SUPERVISORS])
+        from hub.routing import agent_queue_ids
+
+        # The wallboard's tiles count agents by state. Agents' consoles show only waiting
+        # and longest wait, which a state change does not move: sending them the figures
+        # too cost every state change a frame to every agent of the queue (N² per shift
+        # start; see bench/README.md, "Wallboard").
+        _emit_queue_stats(session, agent_queue_ids(session, agent_id), to_agents=False)
+        return
+    if evt.type == events.SLA_BREACHED:
+        emit_to_room("sla_breach", dict(data), SUPERVISORS)
+        return
+    if "interaction_id" not in data or "queue_id" not in data:
+        return
+    interaction_id = int(data["interaction_id"])
+    if evt.type == events.INTERACTION_OFFERED:
+        offer = session.get(Offer, int(data["offer_id"]))
+        if offer is not None and offer.status == "pending":
+            emit_to_room("offer", offer_payload(session, offer), agent_room(offer.agent_id))
+    elif evt.type == events.INTERACTION_ACCEPTED:
+        interaction = session.get(Interaction, interaction_id)
+        if interaction is not None and data.get("agent_id"):
+            emit_to_room(
+                "screen_pop",
+                {
+                    "interaction": interaction_payload(session, interaction_id),
+                    "card": card_for(session, interaction),
+                },
+                agent_room(int(data["agent_id"])),
+            )
+    if evt.type != events.INTERACTION_ENQUEUED:
+        payload = {**interaction_payload(session, interaction_id), "event": evt.type}
+        agents = {int(data[k]) for k in _AGENT_KEYS if data.get(k)}
+        emit_to_rooms(
+            "interaction_updated", payload, [agent_room(a) for a in sorted(agents)] + [SUPERVISORS]
+        )
+    queues = [data.get("queue_id"), data.get("from_queue_id")]
+    _emit_queue_stats(session, queues)
+
+
+def _on_event(evt: DomainEvent) -> None:
+    if not has_app_context():
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "switchboard.socketio" not in app.extensions:
+        return
+    try:
+        with _read_session(app) as session:
+            dispatch(session, evt)
+    except Exception:  # a failed emit must not disturb the committed write
+        log.exception("real-time fan-out failed for %s", evt.type)
+
+
+_HANDLED = (
+    events.AGENT_STATE_CHANGED,
+    events.SLA_BREACHED,
+    events.INTERACTION_ENQUEUED,
+    events.INTERACTION_OFFERED,
+    events.INTERACTION_ACCEPTED,
+    events.INTERACTION_DECLINED,
+    events.INTERACTION_OFFER_EXPIRED,
+    events.INTERACTION_REQUEUED,
+    events.INTERACTION_TRANSFERRED,
+    events.INTERACTION_WRAP_UP,
+    events.INTERACTION_CLOSED,
+    events.INTERACTION_ABANDONED,
+)
+_subscribed = False
+
+
+def _subscribe_once() -> None:
+    global _subscribed
+    if _subscribed:
+        return
+    for kind in _HANDLED:
+        events.subscribe(kind, _on_event)
+    _subscribed = True
+
+
+def broadcast_queue_stats() -> int:
+    """Fresh figures for every queue to the wallboards and the queues' rooms (needs an app
+    context). Returns how many queues were sent."""
+    from hub.routing import queue_stats
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _read_session(app) as session:
+        stats = queue_stats(session)
+        for item in stats:
+            emit_to_room("queue_stats", {"queues": [item]}, queue_room(item["queue_id"]))
+        emit_to_room("queue_stats", {"queues": stats}, SUPERVISORS)
+    return len(stats)
