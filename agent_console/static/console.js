@@ -983,6 +983,12 @@
     if (kept.body !== null) body.value = kept.body;
     if (kept.note !== null) noteBody.value = kept.note;
     if (kept.after !== null && [...after.options].some((o) => o.value === kept.after)) after.value = kept.after;
+    // Keep the agent's cursor where it was: a save landing while they type must not
+    // swallow their next keystrokes into a detached element.
+    const focused = same && ticketArea.contains(document.activeElement) ? document.activeElement : null;
+    const focusId = focused && focused.id ? focused.id : null;
+    const caret = focused && "selectionStart" in focused && focused.selectionStart !== null
+      ? [focused.selectionStart, focused.selectionEnd] : null;
     ticketArea.dataset.ticket = String(tk.id);
     replace(ticketArea,
       h("p", null, h("button", { type: "button", class: "linklike", onclick: loadTickets }, "\u2190 " + t("back"))),
@@ -995,6 +1001,13 @@
         h("label", { for: "tk-priority" }, t("priority")), prioSel,
         h("label", { for: "tk-assignee" }, t("assignee")), assSel),
       h("h3", null, t("thread")), thread, reply, note);
+    const again = focusId ? document.getElementById(focusId) : null;
+    if (again) {
+      again.focus();
+      if (caret && typeof again.setSelectionRange === "function") {
+        try { again.setSelectionRange(caret[0], caret[1]); } catch (_) { /* not a text field */ }
+      }
+    }
   }
 
   function fileSize(bytes) {

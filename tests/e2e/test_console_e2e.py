@@ -351,7 +351,8 @@ def test_tickets_on_a_tablet(browser: Any, live_server: LiveServer, artifacts: P
     expect_text(page.locator("#ticket-area"), "Router keeps rebooting")
     page.click("#ticket-area button.linklike")
     expect_text(page.locator("#ticket-area .thread"), "It reboots every hour.")
-    page.select_option("#tk-priority", "urgent")
+    with page.expect_response(lambda r: r.request.method == "PATCH" and "/tickets/" in r.url):
+        page.select_option("#tk-priority", "urgent")
     expect(page.locator("#tk-priority")).to_have_value("urgent", timeout=TIMEOUT)
     page.fill("#reply-body", "Please unplug it for ten seconds.")
     page.select_option("#reply-status", "pending")
