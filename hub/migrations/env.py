@@ -13,6 +13,7 @@ import channels.fax.models
 import channels.twilio_voice.models
 import channels.webforms.models  # noqa: F401
 import crm_core.models  # noqa: F401
+import hub.leases
 import hub.models  # noqa: F401
 from crm_core.db import Base
 
