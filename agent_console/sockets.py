@@ -40,6 +40,7 @@ from crm_core.models import User
 from hub import realtime
 from hub.agents import do_mark_connected, do_mark_disconnected, do_set_agent_state
 from hub.db import db
+from hub.errors import domain_message
 from hub.routing import (
     do_accept_offer,
     do_decline_offer,
@@ -171,7 +172,9 @@ class ConsoleNamespace(Namespace):
                     return self._reply_error(_error("unauthorized", "log in again", event=event))
                 result = action(session, user, message)
         except DomainError as exc:
-            return self._reply_error(_error(exc.code, exc.message, event=event, detail=exc.detail))
+            return self._reply_error(
+                _error(exc.code, domain_message(exc), event=event, detail=exc.detail)
+            )
         return {"ok": True, **(result or {})}
 
     @staticmethod

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -26,6 +27,11 @@ PAGE_MESSAGES = {
     500: _l("Something went wrong on our side; try again."),
     503: _l("The service is not available at the moment; try again shortly."),
 }
+
+
+def domain_message(exc: DomainError) -> str:
+    """A domain error's message in the reader's language (crm_core raises it in English)."""
+    return exc.localized(gettext)
 
 
 def wants_json() -> bool:
@@ -60,9 +66,9 @@ def init_app(app: Flask) -> None:
     def _domain(exc: DomainError) -> Any:
         if wants_json():
             return problem(
-                exc.status_code, exc.code, exc.message, field=exc.field, detail=exc.detail
+                exc.status_code, exc.code, domain_message(exc), field=exc.field, detail=exc.detail
             )
-        return render_template("error.html", code=exc.status_code, message=exc.message), (
+        return render_template("error.html", code=exc.status_code, message=domain_message(exc)), (
             exc.status_code
         )
 

@@ -23,7 +23,7 @@ from channels.fax.tasks import queue_processing, read_media_token
 from crm_core.errors import DomainError, ValidationFailed
 from hub.auth import current
 from hub.db import db
-from hub.errors import problem
+from hub.errors import domain_message, problem
 from hub.intake import InboundEvent, IntakeError, receive
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def add_annotation(document_id: int) -> Any:
         )
     except DomainError as exc:
         if request.is_json:
-            return problem(exc.status_code, exc.code, exc.message, field=exc.field)
+            return problem(exc.status_code, exc.code, domain_message(exc), field=exc.field)
         raise
     if request.is_json:
         return service.annotation_dict(ann), 201
@@ -268,7 +268,7 @@ def send() -> Any:
             customer_id=customer_id,
         )
     except DomainError as exc:
-        return render_template("fax/send.html", error=exc.message, to=to), exc.status_code
+        return render_template("fax/send.html", error=domain_message(exc), to=to), exc.status_code
     db.session.flush()
     doc = service.document_for_interaction(db.session, interaction.id)
     if doc is None:  # no provider: the null sender recorded it in the history only

@@ -18,6 +18,7 @@ from channels.webforms.service import do_save_form
 from crm_core.errors import DomainError, ValidationFailed
 from hub.auth import current, require_role
 from hub.db import db
+from hub.errors import domain_message
 from hub.models import Queue
 
 bp = Blueprint("webforms_admin", __name__, template_folder="templates")
@@ -130,5 +131,5 @@ def edit(slug: str | None = None) -> Any:
         )
     except DomainError as exc:
         db.session.rollback()
-        return _editor(form, values, exc.message, exc.status_code)
+        return _editor(form, values, domain_message(exc), exc.status_code)
     return redirect(url_for("webforms_admin.index", saved=saved.slug), 303)

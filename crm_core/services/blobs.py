@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import filetype
 from sqlalchemy.orm import Session
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.models import Attachment
 from crm_core.services import audit
 
@@ -140,7 +140,7 @@ def do_attach_link(
 ) -> Attachment:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
-        raise ValidationFailed("a link must be an http(s) URL", field="url")
+        raise ValidationFailed(N_("a link must be an http(s) URL"), field="url")
     att = Attachment(
         kind="link",
         url=url,

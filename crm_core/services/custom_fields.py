@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, ValidationFailed
+from crm_core.errors import N_, Conflict, ValidationFailed
 from crm_core.models import Customer, CustomFieldDefinition, CustomFieldValue
 from crm_core.models.customers import CUSTOM_FIELD_TYPES
 
@@ -30,19 +30,21 @@ def define_field(
     """Create a custom field definition; ``key`` is a lower-case identifier used in filters."""
     if not _KEY.match(key):
         raise ValidationFailed(
-            "key must start with a letter and use a-z, 0-9 and _ only", field="key"
+            N_("key must start with a letter and use a-z, 0-9 and _ only"), field="key"
         )
     if field_type not in CUSTOM_FIELD_TYPES:
         raise ValidationFailed(
-            f"field_type must be one of {', '.join(CUSTOM_FIELD_TYPES)}", field="field_type"
+            N_("field_type must be one of %(types)s"),
+            field="field_type",
+            types=", ".join(CUSTOM_FIELD_TYPES),
         )
     if field_type == "choice":
         if not choices or not all(isinstance(c, str) and c for c in choices):
-            raise ValidationFailed("a choice field needs a list of choices", field="choices")
+            raise ValidationFailed(N_("a choice field needs a list of choices"), field="choices")
     elif choices:
-        raise ValidationFailed("only choice fields take choices", field="choices")
+        raise ValidationFailed(N_("only choice fields take choices"), field="choices")
     if session.scalar(select(CustomFieldDefinition.id).where(CustomFieldDefinition.key == key)):
-        raise Conflict(f"custom field {key!r} exists already", field="key")
+        raise Conflict(N_("custom field '%(key)s' exists already"), field="key", key=key)
     definition = CustomFieldDefinition(
         key=key,
         label=label,
@@ -69,23 +71,31 @@ def coerce_value(definition: CustomFieldDefinition, value: Any) -> Any:
     kind = definition.field_type
     if value is None:
         if definition.required:
-            raise ValidationFailed(f"{definition.label} is required", field=name)
+            raise ValidationFailed(N_("%(label)s is required"), field=name, label=definition.label)
         return None
     if kind == "text":
         if not isinstance(value, str):
-            raise ValidationFailed(f"{definition.label} must be text", field=name)
+            raise ValidationFailed(N_("%(label)s must be text"), field=name, label=definition.label)
         if len(value) > 1000:
-            raise ValidationFailed(f"{definition.label} is longer than 1000 characters", field=name)
+            raise ValidationFailed(
+                N_("%(label)s is longer than 1000 characters"), field=name, label=definition.label
+            )
         return value
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValidationFailed(f"{definition.label} must be a number", field=name)
+            raise ValidationFailed(
+                N_("%(label)s must be a number"), field=name, label=definition.label
+            )
         try:
             number = decimal.Decimal(str(value))
         except decimal.InvalidOperation:
-            raise ValidationFailed(f"{definition.label} must be a number", field=name) from None
+            raise ValidationFailed(
+                N_("%(label)s must be a number"), field=name, label=definition.label
+            ) from None
         if not number.is_finite() or abs(number) >= decimal.Decimal(10) ** 14:
-            raise ValidationFailed(f"{definition.label} is out of range", field=name)
+            raise ValidationFailed(
+                N_("%(label)s is out of range"), field=name, label=definition.label
+            )
         return number.quantize(decimal.Decimal("0.0001"))
     if kind == "date":
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -95,16 +105,25 @@ def coerce_value(definition: CustomFieldDefinition, value: Any) -> Any:
                 return dt.date.fromisoformat(value)
             except ValueError:
                 pass
-        raise ValidationFailed(f"{definition.label} must be a date (YYYY-MM-DD)", field=name)
+        raise ValidationFailed(
+            N_("%(label)s must be a date (YYYY-MM-DD)"), field=name, label=definition.label
+        )
     if kind == "boolean":
         if isinstance(value, bool):
             return value
-        raise ValidationFailed(f"{definition.label} must be true or false", field=name)
+        raise ValidationFailed(
+            N_("%(label)s must be true or false"), field=name, label=definition.label
+        )
     if kind == "choice":
         if isinstance(value, str) and value in (definition.choices or []):
             return value
         allowed = ", ".join(definition.choices or [])
-        raise ValidationFailed(f"{definition.label} must be one of: {allowed}", field=name)
+        raise ValidationFailed(
+            N_("%(label)s must be one of: %(allowed)s"),
+            field=name,
+            label=definition.label,
+            allowed=allowed,
+        )
     raise ValidationFailed(f"unknown field type {kind}", field=name)  # pragma: no cover
 
 
@@ -115,7 +134,9 @@ def set_custom_fields(session: Session, customer: Customer, values: dict[str, An
     for key, raw in values.items():
         definition = defs.get(key)
         if definition is None:
-            raise ValidationFailed(f"unknown custom field {key!r}", field=f"custom_fields.{key}")
+            raise ValidationFailed(
+                N_("unknown custom field '%(key)s'"), field=f"custom_fields.{key}", key=key
+            )
         coerced.append((definition, coerce_value(definition, raw)))
     existing = {v.field_id: v for v in customer.custom_values}
     for definition, value in coerced:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import (
     Attachment,
@@ -53,7 +53,7 @@ CARD_FIELDS = (
 def get_customer(session: Session, customer_id: int) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
+        raise NotFound(N_("customer %(id)s not found"), id=customer_id)
     return customer
 
 
@@ -70,18 +70,25 @@ def normalize_contact(kind: str, raw: str, region: str | None) -> str:
     """The stored form of a contact point; raises ValidationFailed naming the field."""
     if kind not in CONTACT_KINDS:
         raise ValidationFailed(
-            f"contact kind must be one of {', '.join(CONTACT_KINDS)}", field="kind"
+            N_("contact kind must be one of %(kinds)s"),
+            field="kind",
+            kinds=", ".join(CONTACT_KINDS),
         )
     if kind == "email":
         value = normalize_email(raw)
         if value is None:
-            raise ValidationFailed(f"{raw!r} is not an e-mail address", field="value")
+            raise ValidationFailed(
+                N_("'%(value)s' is not an e-mail address"), field="value", value=raw
+            )
         return value
     value = normalize_phone(raw, region)
     if value is None:
         raise ValidationFailed(
-            f"{raw!r} is not a phone number (give it with a country code, or set the region)",
+            N_(
+                "'%(value)s' is not a phone number (give it with a country code, or set the region)"
+            ),
             field="value",
+            value=raw,
         )
     return value
 
@@ -91,7 +98,7 @@ def _tags(session: Session, names: Iterable[str]) -> list[Tag]:
     for n in names:
         name = n.strip()
         if not name or len(name) > 80:
-            raise ValidationFailed("tags are 1 to 80 characters", field="tags")
+            raise ValidationFailed(N_("tags are 1 to 80 characters"), field="tags")
         if name not in wanted:
             wanted.append(name)
     found = {t.name: t for t in session.scalars(select(Tag).where(Tag.name.in_(wanted)))}
@@ -108,16 +115,16 @@ def _tags(session: Session, names: Iterable[str]) -> list[Tag]:
 def _apply_fields(customer: Customer, fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         if key not in CARD_FIELDS:
-            raise ValidationFailed(f"unknown field {key!r}", field=key)
+            raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
         setattr(customer, key, value)
     if customer.kind not in CUSTOMER_KINDS:
-        raise ValidationFailed("kind must be person or organisation", field="kind")
+        raise ValidationFailed(N_("kind must be person or organisation"), field="kind")
     if customer.kind == "organisation" and not (customer.organisation_name or "").strip():
-        raise ValidationFailed("an organisation needs a name", field="organisation_name")
+        raise ValidationFailed(N_("an organisation needs a name"), field="organisation_name")
     if customer.kind == "person" and not (
         (customer.first_name or "").strip() or (customer.last_name or "").strip()
     ):
-        raise ValidationFailed("a person needs a first or last name", field="last_name")
+        raise ValidationFailed(N_("a person needs a first or last name"), field="last_name")
     customer.set_names()
 
 
@@ -144,7 +151,7 @@ def add_contact_point(
         if existing.kind == kind and existing.value == value:
             return existing
     if kind == "email" and _email_taken(session, value, customer.id):
-        raise Conflict(f"{value} belongs to another customer", field="value")
+        raise Conflict(N_("%(value)s belongs to another customer"), field="value", value=value)
     point = ContactPoint(kind=kind, value=value, raw=raw, label=label, is_primary=is_primary)
     customer.contact_points.append(point)
     if customer.id is not None:
@@ -174,7 +181,11 @@ def remove_contact_point(
                 before={"kind": point.kind, "value": point.value},
             )
             return
-    raise NotFound(f"contact point {point_id} not found on customer {customer.id}")
+    raise NotFound(
+        N_("contact point %(id)s not found on customer %(customer)s"),
+        id=point_id,
+        customer=customer.id,
+    )
 
 
 def do_create_customer(
@@ -258,14 +269,21 @@ def _flush_unique(session: Session) -> None:
         with session.begin_nested():
             session.flush()
     except IntegrityError as exc:
-        raise Conflict("that would duplicate an existing record", detail=str(exc.orig)) from None
+        raise Conflict(
+            N_("that would duplicate an existing record"), detail=str(exc.orig)
+        ) from None
 
 
 def relation_type(session: Session, key: str) -> RelationType:
     rt = session.scalar(select(RelationType).where(RelationType.key == key))
     if rt is None:
         keys = ", ".join(session.scalars(select(RelationType.key).order_by(RelationType.key)))
-        raise ValidationFailed(f"unknown relation {key!r}; known: {keys}", field="relation")
+        raise ValidationFailed(
+            N_("unknown relation '%(key)s'; known: %(known)s"),
+            field="relation",
+            key=key,
+            known=keys,
+        )
     return rt
 
 
@@ -279,7 +297,7 @@ def do_add_relation(
     user_id: int | None = None,
 ) -> CustomerRelation:
     if from_customer.id == to_customer.id:
-        raise ValidationFailed("a customer cannot be related to itself", field="to_customer_id")
+        raise ValidationFailed(N_("a customer cannot be related to itself"), field="to_customer_id")
     rt = relation_type(session, relation_key)
     existing = session.scalar(
         select(CustomerRelation).where(
@@ -346,9 +364,9 @@ def do_merge_customers(
     Values the survivor lacks are taken from the merged card.
     """
     if survivor.id == merged.id:
-        raise ValidationFailed("cannot merge a customer into itself", field="merged_id")
+        raise ValidationFailed(N_("cannot merge a customer into itself"), field="merged_id")
     if merged.merged_into_id is not None or survivor.merged_into_id is not None:
-        raise Conflict("one of these customers was merged already")
+        raise Conflict(N_("one of these customers was merged already"))
     before = {"survivor": snapshot(survivor), "merged": snapshot(merged)}
     sid, mid = survivor.id, merged.id
     session.execute(

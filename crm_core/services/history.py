@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.models import Interaction
 
 
@@ -34,7 +34,9 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
             raise ValueError("naive")
         return stamp, int(ident)
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this server gave out", field="cursor") from None
+        raise ValidationFailed(
+            N_("cursor is not one this server gave out"), field="cursor"
+        ) from None
 
 
 def customer_history(

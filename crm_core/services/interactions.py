@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import N_, NotFound, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import Customer, Interaction
 from crm_core.services import audit
@@ -16,7 +16,7 @@ DISPOSITION_MAX = 60
 def get_interaction(session: Session, interaction_id: int) -> Interaction:
     interaction = session.get(Interaction, interaction_id)
     if interaction is None:
-        raise NotFound(f"interaction {interaction_id} not found")
+        raise NotFound(N_("interaction %(id)s not found"), id=interaction_id)
     return interaction
 
 
@@ -29,8 +29,10 @@ def do_link_customer(
     """
     if customer.merged_into_id is not None:
         raise ValidationFailed(
-            f"customer {customer.id} was merged into customer {customer.merged_into_id}",
+            N_("customer %(id)s was merged into customer %(into)s"),
             field="customer_id",
+            id=customer.id,
+            into=customer.merged_into_id,
         )
     before = interaction.customer_id
     if before == customer.id:
@@ -71,7 +73,9 @@ def do_set_disposition(
     value = (disposition or "").strip() or None
     if value is not None and len(value) > DISPOSITION_MAX:
         raise ValidationFailed(
-            f"a disposition is at most {DISPOSITION_MAX} characters", field="disposition"
+            N_("a disposition is at most %(max)s characters"),
+            field="disposition",
+            max=DISPOSITION_MAX,
         )
     before = interaction.disposition
     if before == value:

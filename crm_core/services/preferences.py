@@ -7,7 +7,7 @@ import zoneinfo
 
 from sqlalchemy.orm import Session
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.models import User
 from crm_core.services import audit
 
@@ -27,9 +27,15 @@ def do_set_user_preferences(session: Session, user: User, *, language: str, time
     Raises ValidationFailed for a language without a catalogue or an unknown zone name.
     """
     if language not in LANGUAGES:
-        raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+        raise ValidationFailed(
+            N_("language must be one of %(languages)s"),
+            field="language",
+            languages=", ".join(LANGUAGES),
+        )
     if timezone not in time_zones():
-        raise ValidationFailed("not an IANA time zone name (e.g. Europe/Warsaw)", field="timezone")
+        raise ValidationFailed(
+            N_("not an IANA time zone name (e.g. Europe/Warsaw)"), field="timezone"
+        )
     before = {"language": user.language, "timezone": user.timezone}
     after = {"language": language, "timezone": timezone}
     old, new = audit.changed(before, after)

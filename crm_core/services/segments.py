@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import (
     ContactPoint,
     Customer,
@@ -77,14 +77,16 @@ class _Compiler:
     def compile(self, node: Any, path: str, depth: int = 0) -> ColumnElement[bool]:
         self.nodes += 1
         if depth > MAX_DEPTH or self.nodes > MAX_NODES:
-            raise ValidationFailed("filter is nested too deep or has too many parts", field=path)
+            raise ValidationFailed(
+                N_("filter is nested too deep or has too many parts"), field=path
+            )
         if not isinstance(node, dict):
-            raise ValidationFailed("each filter part must be an object", field=path)
+            raise ValidationFailed(N_("each filter part must be an object"), field=path)
         if "all" in node or "any" in node:
             key = "all" if "all" in node else "any"
             parts = node[key]
             if not isinstance(parts, list):
-                raise ValidationFailed(f"{key} takes a list", field=f"{path}.{key}")
+                raise ValidationFailed(N_("%(op)s takes a list"), field=f"{path}.{key}", op=key)
             compiled = [
                 self.compile(p, f"{path}.{key}[{i}]", depth + 1) for i, p in enumerate(parts)
             ]
@@ -98,13 +100,15 @@ class _Compiler:
     def condition(self, node: dict[str, Any], path: str) -> ColumnElement[bool]:
         fld, op, value = node.get("field"), node.get("op", "eq"), node.get("value")
         if not isinstance(fld, str):
-            raise ValidationFailed("field is required", field=f"{path}.field")
+            raise ValidationFailed(N_("field is required"), field=f"{path}.field")
         if op not in OPS:
-            raise ValidationFailed(f"op must be one of {', '.join(OPS)}", field=f"{path}.op")
+            raise ValidationFailed(
+                N_("op must be one of %(ops)s"), field=f"{path}.op", ops=", ".join(OPS)
+            )
         if fld == "tag":
             if op not in ("has", "has_not", "eq") or not isinstance(value, str):
                 raise ValidationFailed(
-                    "tag takes op has/has_not and a tag name", field=f"{path}.value"
+                    N_("tag takes op has/has_not and a tag name"), field=f"{path}.value"
                 )
             cond = exists(
                 select(customer_tags.c.customer_id)
@@ -115,7 +119,9 @@ class _Compiler:
         if fld in ("has_phone", "has_email"):
             kind = "phone" if fld == "has_phone" else "email"
             if not isinstance(value, bool):
-                raise ValidationFailed(f"{fld} takes true or false", field=f"{path}.value")
+                raise ValidationFailed(
+                    N_("%(name)s takes true or false"), field=f"{path}.value", name=fld
+                )
             cond = exists(
                 select(ContactPoint.id).where(
                     ContactPoint.customer_id == Customer.id, ContactPoint.kind == kind
@@ -126,14 +132,16 @@ class _Compiler:
             return self.custom(fld[7:], op, value, path)
         col_kind = _COLUMNS.get(fld)
         if col_kind is None:
-            raise ValidationFailed(f"unknown field {fld!r}", field=f"{path}.field")
+            raise ValidationFailed(N_("unknown field '%(key)s'"), field=f"{path}.field", key=fld)
         column = getattr(Customer, fld)
         return self.compare(column, col_kind, op, value, path)
 
     def custom(self, key: str, op: str, value: Any, path: str) -> ColumnElement[bool]:
         definition = self.defs.get(key)
         if definition is None:
-            raise ValidationFailed(f"unknown custom field {key!r}", field=f"{path}.field")
+            raise ValidationFailed(
+                N_("unknown custom field '%(key)s'"), field=f"{path}.field", key=key
+            )
         column = {
             "text": CustomFieldValue.value_text,
             "choice": CustomFieldValue.value_text,
@@ -154,12 +162,12 @@ class _Compiler:
         if op == "contains":
             if definition.field_type not in ("text", "choice") or not isinstance(value, str):
                 raise ValidationFailed(
-                    "contains works on text with a text value", field=f"{path}.value"
+                    N_("contains works on text with a text value"), field=f"{path}.value"
                 )
             inner: ColumnElement[bool] = column.ilike(f"%{value}%")
         elif op == "in":
             if not isinstance(value, list):
-                raise ValidationFailed("in takes a list", field=f"{path}.value")
+                raise ValidationFailed(N_("%(op)s takes a list"), field=f"{path}.value", op="in")
             inner = column.in_([self.typed(definition, v, path) for v in value])
         else:
             typed = self.typed(definition, value, path)
@@ -178,7 +186,7 @@ class _Compiler:
         try:
             return coerce_value(definition, value)
         except ValidationFailed as exc:
-            raise ValidationFailed(exc.message, field=f"{path}.value") from None
+            raise ValidationFailed(exc.template, field=f"{path}.value", **exc.params) from None
 
     def compare(
         self, column: Any, kind: str, op: str, value: Any, path: str
@@ -189,11 +197,11 @@ class _Compiler:
             return column.is_(None)
         if op == "contains":
             if kind != "text" or not isinstance(value, str):
-                raise ValidationFailed("contains works on text", field=f"{path}.value")
+                raise ValidationFailed(N_("contains works on text"), field=f"{path}.value")
             return column.ilike(f"%{value}%")
         if op == "in":
             if not isinstance(value, list):
-                raise ValidationFailed("in takes a list", field=f"{path}.value")
+                raise ValidationFailed(N_("%(op)s takes a list"), field=f"{path}.value", op="in")
             return column.in_([_plain(kind, v, path) for v in value])
         return _cmp(column, op, _plain(kind, value, path), path)
 
@@ -226,7 +234,7 @@ def _plain(kind: str, value: Any, path: str) -> Any:
                 value = None
         ok = value is not None
     if not ok:
-        raise ValidationFailed(f"value must be a {kind}", field=f"{path}.value")
+        raise ValidationFailed(N_("value must be a %(kind)s"), field=f"{path}.value", kind=kind)
     return value
 
 
@@ -236,7 +244,7 @@ def _cmp(column: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
     if op in ("ne", "has_not"):
         return or_(column.is_(None), column != value)
     if value is None:
-        raise ValidationFailed("value is required", field=f"{path}.value")
+        raise ValidationFailed(N_("value is required"), field=f"{path}.value")
     return {
         "lt": column < value,
         "lte": column <= value,
@@ -267,11 +275,11 @@ def do_save_segment(
     """Create a segment, or change ``segment``; a bad filter is refused before saving."""
     name = name.strip()
     if not name or len(name) > 120:
-        raise ValidationFailed("a segment name is 1 to 120 characters", field="name")
+        raise ValidationFailed(N_("a segment name is 1 to 120 characters"), field="name")
     compile_filter(session, flt)  # refuse a bad filter before saving it
     clash = session.scalar(select(Segment).where(Segment.name == name))
     if clash is not None and clash is not segment:
-        raise Conflict(f"a segment named {name!r} exists already", field="name")
+        raise Conflict(N_("a segment named '%(name)s' exists already"), field="name", name=name)
     if segment is None:
         segment = Segment(name=name, filter=flt, description=description, owner_id=owner_id)
         session.add(segment)
@@ -292,7 +300,7 @@ def do_save_segment(
 def get_segment(session: Session, segment_id: int) -> Segment:
     seg = session.get(Segment, segment_id)
     if seg is None:
-        raise NotFound(f"segment {segment_id} not found")
+        raise NotFound(N_("segment %(id)s not found"), id=segment_id)
     return seg
 
 

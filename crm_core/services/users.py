@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import ApiToken, Team, User
 from crm_core.models.users import ROLES
 from crm_core.services import audit
@@ -50,17 +50,21 @@ def do_create_user(
 ) -> User:
     addr = normalize_email(email)
     if addr is None:
-        raise ValidationFailed(f"{email!r} is not an e-mail address", field="email")
+        raise ValidationFailed(
+            N_("'%(value)s' is not an e-mail address"), field="email", value=email
+        )
     if role not in ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+        raise ValidationFailed(
+            N_("role must be one of %(roles)s"), field="role", roles=", ".join(ROLES)
+        )
     if password is not None and len(password) < MIN_PASSWORD:
         raise ValidationFailed(
-            f"password must have at least {MIN_PASSWORD} characters", field="password"
+            N_("password must have at least %(min)s characters"), field="password", min=MIN_PASSWORD
         )
     if not name.strip():
-        raise ValidationFailed("name is required", field="name")
+        raise ValidationFailed(N_("name is required"), field="name")
     if session.scalar(select(User.id).where(User.email == addr)) is not None:
-        raise Conflict(f"a user with e-mail {addr} exists already", field="email")
+        raise Conflict(N_("a user with e-mail %(email)s exists already"), field="email", email=addr)
     user = User(
         email=addr,
         name=name.strip(),
@@ -141,14 +145,14 @@ def user_for_token(session: Session, token: str) -> User | None:
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound(N_("user %(id)s not found"), id=user_id)
     return user
 
 
 def get_team(session: Session, team_id: int) -> Team:
     team = session.get(Team, team_id)
     if team is None:
-        raise NotFound(f"team {team_id} not found")
+        raise NotFound(N_("team %(id)s not found"), id=team_id)
     return team
 
 
@@ -158,7 +162,7 @@ def teams_by_id(session: Session, team_ids: list[int]) -> list[Team]:
     missing = [i for i in wanted if i not in found]
     if missing:
         raise ValidationFailed(
-            f"team {', '.join(map(str, missing))} does not exist", field="team_ids"
+            N_("team %(ids)s does not exist"), field="team_ids", ids=", ".join(map(str, missing))
         )
     return [found[i] for i in wanted]
 
@@ -184,14 +188,16 @@ def do_update_user(
     for key, value in changes.items():
         if key == "name":
             if not isinstance(value, str) or not value.strip() or len(value.strip()) > 120:
-                raise ValidationFailed("name is 1 to 120 characters", field="name")
+                raise ValidationFailed(N_("name is 1 to 120 characters"), field="name")
             value = value.strip()
         elif key == "role":
             if value not in ROLES:
-                raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+                raise ValidationFailed(
+                    N_("role must be one of %(roles)s"), field="role", roles=", ".join(ROLES)
+                )
         elif key == "active":
             if not isinstance(value, bool):
-                raise ValidationFailed("active is true or false", field="active")
+                raise ValidationFailed(N_("active is true or false"), field="active")
         elif key == "team_ids":
             teams = teams_by_id(session, list(value))
             old_names = [t.name for t in user.teams]
@@ -200,7 +206,7 @@ def do_update_user(
                 user.teams = sorted(teams, key=lambda t: t.name)
             continue
         else:
-            raise ValidationFailed(f"unknown field {key!r}", field=key)
+            raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
         old = getattr(user, key)
         if old != value:
             before[key], after[key] = old, value
@@ -209,7 +215,7 @@ def do_update_user(
         user.role == "admin" and before.get("active") is True
     )
     if losing_admin and _other_active_admins(session, user) == 0:
-        raise Conflict("this is the last active admin; make another admin first")
+        raise Conflict(N_("this is the last active admin; make another admin first"))
     if after:
         session.flush()
         audit.record(
@@ -227,9 +233,9 @@ def do_update_user(
 def do_create_team(session: Session, *, name: str, actor_id: int | None = None) -> Team:
     name = name.strip()
     if not name or len(name) > 120:
-        raise ValidationFailed("a team name is 1 to 120 characters", field="name")
+        raise ValidationFailed(N_("a team name is 1 to 120 characters"), field="name")
     if session.scalar(select(Team.id).where(Team.name == name)) is not None:
-        raise Conflict(f"a team named {name!r} exists already", field="name")
+        raise Conflict(N_("a team named '%(name)s' exists already"), field="name", name=name)
     team = Team(name=name)
     session.add(team)
     session.flush()
@@ -266,7 +272,9 @@ def do_remove_team_member(
     session: Session, team: Team, user: User, *, actor_id: int | None = None
 ) -> Team:
     if user not in team.members:
-        raise NotFound(f"user {user.id} is not a member of team {team.id}")
+        raise NotFound(
+            N_("user %(user)s is not a member of team %(team)s"), user=user.id, team=team.id
+        )
     team.members.remove(user)
     session.flush()
     audit.record(
@@ -294,7 +302,7 @@ def do_revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
         select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
     )
     if row is None:
-        raise NotFound(f"token {token_id} not found")
+        raise NotFound(N_("token %(id)s not found"), id=token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
