@@ -304,6 +304,34 @@ def test_error_page_in_the_visitors_language(client: FlaskClient) -> None:
     assert "Nie ma takiej strony." in text(response) and "Błąd 404" in text(response)
 
 
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "'not-an-address' is not an e-mail address"),
+        ("pl", "„not-an-address” nie jest adresem e-mail"),
+        ("uk", "«not-an-address» не є адресою електронної пошти"),
+    ],
+)
+def test_api_domain_errors_speak_the_users_language(
+    client: FlaskClient, session: Session, language: str, expected: str
+) -> None:
+    """crm_core raises in English with parameters; the answer is in the caller's language."""
+    from tests.factories import bearer
+
+    user = user_with(session, language, role="agent")
+    response = client.post(
+        "/api/v1/customers",
+        json={
+            "kind": "person",
+            "last_name": "Nowak",
+            "contact_points": [{"kind": "email", "value": "not-an-address"}],
+        },
+        headers=bearer(session, user),
+    )
+    assert response.status_code == 422, text(response)
+    assert response.get_json()["message"] == expected
+
+
 def test_ivr_system_prompts_speak_the_menus_language(app: Flask) -> None:
     from channels.twilio_voice import twiml
     from channels.twilio_voice.config import Menu
