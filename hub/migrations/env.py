@@ -7,6 +7,7 @@ from sqlalchemy import Connection, engine_from_config, pool
 
 # Importing every model module registers each table on the shared metadata: CRM core, the
 # hub's queues/agent states/offers/SLA clocks, and each channel's own tables.
+import campaigns.models
 import campaigns.survey_models  # noqa: F401
 import channels.email.models
 import channels.fax.models
