@@ -8,9 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.settings import Settings, load_settings
@@ -108,19 +108,9 @@ def create_app(config: dict[str, Any] | None = None, *, engine: Engine | None = 
     agent_console.init_app(app)
     campaigns.init_app(app)
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        return jsonify(status="ok")
+    from hub import health
 
-    @app.get("/readyz")
-    def readyz() -> Any:
-        try:
-            with db.engine_for(app).connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:  # the answer is the point: say what is down
-            return jsonify(status="unavailable", database=str(exc.__class__.__name__)), 503
-        return jsonify(status="ok", database="ok")
-
+    health.init_app(app)  # /healthz, /readyz, /metrics
     return app
 
 

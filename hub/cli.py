@@ -245,30 +245,128 @@ def _add_channel_commands() -> None:
 _add_channel_commands()
 
 
+@main.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--worker-connections",
+    default=None,
+    type=int,
+    help="open connections (websockets) per node; default SWITCHBOARD_WEB_WORKER_CONNECTIONS",
+)
+@click.option("--graceful-timeout", default=None, type=int, help="seconds to drain on SIGTERM")
+@click.option("--access-log", is_flag=True, help="log every request to stdout")
+@click.option("--print-command", is_flag=True, help="print the gunicorn command and exit")
+def web(
+    host: str,
+    port: int,
+    worker_connections: int | None,
+    graceful_timeout: int | None,
+    access_log: bool,
+    print_command: bool,
+) -> None:
+    """A web node: console, API, webhooks and Socket.IO on gunicorn's gevent worker.
+
+    Run one per core on its own port behind a load balancer with sticky sessions, with
+    SWITCHBOARD_REDIS_URL set so that every node and worker reaches every console.
+    """
+    from hub.roles import exec_web, gunicorn_argv
+    from hub.settings import ConfigurationError, load_settings
+
+    try:
+        settings = load_settings()
+        settings.check()
+    except (ConfigurationError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    argv = gunicorn_argv(
+        settings,
+        host=host,
+        port=port,
+        worker_connections=worker_connections,
+        graceful_timeout=graceful_timeout,
+        access_log=access_log,
+    )
+    if print_command:
+        click.echo(" ".join(argv))
+        return
+    if not settings.redis_url:
+        click.echo(
+            "switchboard: warning: SWITCHBOARD_REDIS_URL is not set; events raised by other "
+            "processes will not reach this node's consoles",
+            err=True,
+        )
+    exec_web(argv)
+
+
 @main.command("worker")
-@click.option("--queues", default="realtime,default,bulk,dialer", show_default=True)
+@click.option(
+    "--queues",
+    default="realtime,default,bulk,dialer",
+    show_default=True,
+    help="comma-separated; SWITCHBOARD_CELERY_QUEUE_PREFIX is added to each",
+)
 @click.option("--concurrency", default=2, show_default=True, type=int)
+@click.option("--pool", default="prefork", show_default=True, help="prefork | threads | solo")
+@click.option("--name", "node_name", default=None, help="Celery node name (default unique)")
 @click.option(
     "--beat/--no-beat",
     default=False,
-    help="also run Celery beat (the periodic tick); one per deployment is enough",
+    help="also run Celery's own beat; prefer `switchboard beat` (leased, one leader)",
 )
 @with_appcontext
-def worker(queues: str, concurrency: int, beat: bool) -> None:
-    """A Celery worker (needs SWITCHBOARD_BROKER_URL)."""
+def worker(queues: str, concurrency: int, pool: str, node_name: str | None, beat: bool) -> None:
+    """A Celery worker (needs SWITCHBOARD_BROKER_URL). SIGTERM is a warm shutdown: the
+    running tasks finish; tasks of a killed worker are re-queued (acks late)."""
+    import os
+
+    from hub.celery import QUEUES, queue_name
+
     settings = current_app.extensions["switchboard.settings"]
     if not settings.broker_url:
         _fail("SWITCHBOARD_BROKER_URL is not set: without a broker tasks run in-process")
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in wanted if q not in QUEUES]
+    if unknown or not wanted:
+        _fail(f"unknown queue(s) {', '.join(unknown) or '(none)'}; known: {', '.join(QUEUES)}")
+    prefix = settings.celery_queue_prefix
     celery_app = current_app.extensions["celery"]
     celery_app.worker_main(
         [
             "worker",
             "-Q",
-            queues,
+            ",".join(queue_name(prefix, q) for q in wanted),
             "--concurrency",
             str(concurrency),
+            "--pool",
+            pool,
+            "--hostname",
+            node_name or f"worker-{os.getpid()}@%h",
             "--loglevel",
             settings.log_level,
             *(["--beat"] if beat else []),
         ]
+    )
+
+
+@main.command("beat")
+@click.option(
+    "--lease-ttl",
+    default=15.0,
+    show_default=True,
+    type=float,
+    help="seconds after which another beat takes over from a dead leader",
+)
+@with_appcontext
+def beat(lease_ttl: float) -> None:
+    """The periodic scheduler (the tick, SLA escalation, IMAP polls). Run two or more: one
+    holds the lease and schedules, the others stand by and take over when it dies."""
+    from hub.roles import run_beat, stop_on_signals
+
+    if lease_ttl < 3:
+        _fail("--lease-ttl must be at least 3 seconds")
+    run_beat(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        ttl=lease_ttl,
+        stop=stop_on_signals(),
     )

@@ -648,6 +648,7 @@ def _make_offer(
         offer_id=offer.id,
         customer_id=interaction.customer_id,
         expires_at=offer.expires_at.isoformat(),
+        enqueued_at=entry.enqueued_at.isoformat(),  # offer latency (hub.metrics)
     )
     return offer
 

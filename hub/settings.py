@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         [], description="e-mail addresses whose mail carries faxes (e-mail-to-fax); JSON"
     )
     fax_render_dpi: int = Field(100, description="resolution of rendered page images")
+    # Production roles and scale-out: see docs/operations.md.
+    celery_queue_prefix: str = Field("", description="prefix of the Celery queue names")
+    celery_visibility_timeout: int = Field(900, description="Redis: unacked task back after")
+    web_worker_connections: int = Field(10_000, description="gunicorn: clients per web node")
+    web_graceful_timeout: int = Field(30, description="seconds to drain on SIGTERM")
+    metrics_token: str = Field("", description="bearer token for /metrics; empty = local only")
+    readiness_timeout: float = Field(2.0, description="seconds per /readyz dependency check")
 
     @field_validator("default_region")
     @classmethod
