@@ -13,7 +13,19 @@ from crm_core.models.customers import (
     customer_tags,
 )
 from crm_core.models.interactions import Interaction
+from crm_core.models.kb import KbArticle, KbArticleVersion, KbCategory
 from crm_core.models.segments import Segment
+from crm_core.models.service import (
+    Complaint,
+    OwnedProduct,
+    Product,
+    SalesDocument,
+    SalesLine,
+    ServiceContract,
+    ServiceContractItem,
+    TicketSubject,
+    Warranty,
+)
 from crm_core.models.tickets import Ticket
 from crm_core.models.users import ApiToken, Team, User, team_members
 
@@ -21,18 +33,30 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AuditEntry",
+    "Complaint",
     "ContactPoint",
     "CustomFieldDefinition",
     "CustomFieldValue",
     "Customer",
     "CustomerRelation",
     "Interaction",
+    "KbArticle",
+    "KbArticleVersion",
+    "KbCategory",
+    "OwnedProduct",
+    "Product",
     "RelationType",
+    "SalesDocument",
+    "SalesLine",
     "Segment",
+    "ServiceContract",
+    "ServiceContractItem",
     "Tag",
     "Team",
     "Ticket",
+    "TicketSubject",
     "User",
+    "Warranty",
     "customer_tags",
     "team_members",
 ]

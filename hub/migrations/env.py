@@ -17,9 +17,21 @@ import crm_core.models  # noqa: F401
 import hub.leases
 import hub.models  # noqa: F401
 from crm_core.db import Base
+from crm_core.models.kb import KB_FTS_TABLE, KB_PG_SEARCH_INDEX
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave the knowledge base's full-text index out of the comparison: the migration
+    creates it with raw SQL per dialect (an FTS5 table with its shadow tables and triggers
+    on SQLite, a GIN expression index on PostgreSQL) and no model describes it."""
+    if type_ == "table" and name is not None and name.startswith(KB_FTS_TABLE):
+        return False
+    return not (type_ == "index" and name == KB_PG_SEARCH_INDEX)
 
 
 def _url() -> str:
@@ -38,6 +50,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -61,6 +74,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
