@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import ContactPoint, Customer, Interaction, User
 from crm_core.services import audit
 from crm_core.services.identify import match_phone
@@ -42,23 +42,31 @@ def do_click_to_call(
     """
     customer = session.get(Customer, customer_id)
     if customer is None or customer.merged_into_id is not None:
-        raise NotFound(f"customer {customer_id} not found")
+        raise NotFound(N_("customer %(id)s not found"), id=customer_id)
     if customer.no_calls:
         raise Conflict(
-            f"{customer.display_name} asked not to be called (the 'no calls' consent flag "
-            "is set on the card)",
+            N_("%(name)s asked not to be called (the 'no calls' consent flag is set on the card)"),
+            name=customer.display_name,
             field="customer_id",
         )
     raw = number if number is not None else _default_number(session, customer)
     if raw is None:
-        raise ValidationFailed(f"{customer.display_name} has no phone number", field="number")
+        raise ValidationFailed(
+            N_("%(display_name)s has no phone number"),
+            display_name=customer.display_name,
+            field="number",
+        )
     e164 = normalize_phone(raw, region)
     if e164 is None:
-        raise ValidationFailed(f"{raw!r} is not a phone number we can call", field="number")
+        raise ValidationFailed(
+            N_("'%(raw)s' is not a phone number we can call"), raw=raw, field="number"
+        )
     for owner in match_phone(session, e164, region):
         if owner.no_calls:
             raise Conflict(
-                f"{e164} belongs to {owner.display_name}, who asked not to be called",
+                N_("%(number)s belongs to %(name)s, who asked not to be called"),
+                number=e164,
+                name=owner.display_name,
                 field="number",
             )
     interaction = call_placer().place_call(

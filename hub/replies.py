@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.models import ContactPoint, Interaction, Ticket, User
 from crm_core.services import audit
 from crm_core.services.emails import normalize_email
@@ -58,12 +58,14 @@ def do_send_reply(
     ensure_can_write(author, ticket)
     text = body.strip()
     if not text:
-        raise ValidationFailed("a reply needs some text", field="body")
+        raise ValidationFailed(N_("a reply needs some text"), field="body")
     if len(text) > REPLY_MAX:
-        raise ValidationFailed("a reply is at most 100,000 characters", field="body")
+        raise ValidationFailed(N_("a reply is at most 100,000 characters"), field="body")
     recipient = normalize_email(to) if to else reply_recipient(session, ticket)
     if recipient is None:
-        raise ValidationFailed("no e-mail address to reply to: add one to the customer", field="to")
+        raise ValidationFailed(
+            N_("no e-mail address to reply to: add one to the customer"), field="to"
+        )
     last_in = session.scalar(
         select(Interaction.id)
         .where(Interaction.ticket_id == ticket.id, Interaction.direction == "inbound")

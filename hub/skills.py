@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.models import User
 from crm_core.services import audit
 from hub.models import AgentSkill, Skill
@@ -14,7 +14,7 @@ from hub.models import AgentSkill, Skill
 def get_or_create_skill(session: Session, name: str) -> Skill:
     name = name.strip()
     if not name or len(name) > 80:
-        raise ValidationFailed("a skill name is 1 to 80 characters", field="name")
+        raise ValidationFailed(N_("a skill name is 1 to 80 characters"), field="name")
     skill = session.scalar(select(Skill).where(Skill.name == name))
     if skill is None:
         skill = Skill(name=name)
@@ -28,7 +28,7 @@ def do_set_agent_skill(
 ) -> AgentSkill | None:
     """Give ``agent`` the skill at ``level`` (1 to 10); level 0 removes it."""
     if not 0 <= level <= 10:
-        raise ValidationFailed("a skill level is 0 (remove) to 10", field="level")
+        raise ValidationFailed(N_("a skill level is 0 (remove) to 10"), field="level")
     skill = get_or_create_skill(session, skill_name)
     row = session.get(AgentSkill, (agent.id, skill.id))
     before = row.level if row is not None else 0

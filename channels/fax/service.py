@@ -27,7 +27,7 @@ from channels.fax.render import (
     render_pages,
 )
 from crm_core.db import utcnow
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import N_, NotFound, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import Interaction, User
 from crm_core.services import audit
@@ -101,7 +101,7 @@ def document_for_interaction(session: Session, interaction_id: int) -> FaxDocume
 def get_document(session: Session, document_id: int) -> FaxDocument:
     doc = session.get(FaxDocument, document_id)
     if doc is None:
-        raise NotFound(f"fax document {document_id} not found")
+        raise NotFound(N_("fax document %(id)s not found"), id=document_id)
     return doc
 
 
@@ -176,7 +176,7 @@ def apply_render(
 def page_image(doc: FaxDocument, page: int, annotations: list[FaxAnnotation] | None) -> bytes:
     """PNG of ``page`` (1-based), with ``annotations`` drawn on it when given."""
     if not doc.page_images or not 1 <= page <= len(doc.page_images):
-        raise NotFound(f"fax document {doc.id} has no page {page}")
+        raise NotFound(N_("fax document %(id)s has no page %(page)s"), id=doc.id, page=page)
     data = blob_store().get(doc.page_images[page - 1])
     if not annotations:
         return data
@@ -194,7 +194,7 @@ def flattened_pdf(session: Session, doc: FaxDocument) -> bytes:
     """The document with its current annotations burnt in, as a new PDF (the original
     is left exactly as it was)."""
     if doc.sha256 is None or doc.status == "corrupt":
-        raise ValidationFailed("this fax has no readable document to export")
+        raise ValidationFailed(N_("this fax has no readable document to export"))
     dpi = settings().fax_render_dpi
     pages = render_pages(blob_store().get(doc.sha256), dpi=dpi)
     notes = active_annotations(session, doc)
@@ -221,9 +221,11 @@ def _fraction(name: str, value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValidationFailed(f"{name} must be a number between 0 and 1", field=name) from None
+        raise ValidationFailed(
+            N_("%(name)s must be a number between 0 and 1"), name=name, field=name
+        ) from None
     if not 0.0 <= number <= 1.0:
-        raise ValidationFailed(f"{name} must be between 0 and 1", field=name)
+        raise ValidationFailed(N_("%(name)s must be between 0 and 1"), name=name, field=name)
     return number
 
 
@@ -263,24 +265,28 @@ def do_add_annotation(
     agent's name are added.
     """
     if doc.status != "ready" or not doc.page_images:
-        raise ValidationFailed("only a rendered fax can be annotated")
+        raise ValidationFailed(N_("only a rendered fax can be annotated"))
     if kind not in ANNOTATION_KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(ANNOTATION_KINDS)}", field="kind")
+        raise ValidationFailed(
+            N_("kind must be one of %(kinds)s"), field="kind", kinds=", ".join(ANNOTATION_KINDS)
+        )
     try:
         page_no = int(page)
     except (TypeError, ValueError):
-        raise ValidationFailed("page must be a page number", field="page") from None
+        raise ValidationFailed(N_("page must be a page number"), field="page") from None
     if not 1 <= page_no <= len(doc.page_images):
-        raise ValidationFailed(f"page must be 1 to {len(doc.page_images)}", field="page")
+        raise ValidationFailed(
+            N_("page must be 1 to %(pages)s"), field="page", pages=len(doc.page_images)
+        )
     fx, fy = _fraction("x", x), _fraction("y", y)
     fw, fh = _fraction("width", width), _fraction("height", height)
     if fx + fw > 1.0001 or fy + fh > 1.0001:
-        raise ValidationFailed("the annotation must stay on the page", field="width")
+        raise ValidationFailed(N_("the annotation must stay on the page"), field="width")
     clean = (text or "").strip()
     if "\x00" in clean or len(clean) > MAX_TEXT:
-        raise ValidationFailed(f"text is at most {MAX_TEXT} characters", field="text")
+        raise ValidationFailed(N_("text is at most %(max)s characters"), max=MAX_TEXT, field="text")
     if kind in ("stamp", "comment") and not clean:
-        raise ValidationFailed(f"a {kind} needs text", field="text")
+        raise ValidationFailed(N_("a %(kind)s needs text"), kind=kind, field="text")
     if kind == "stamp":
         when = (now or utcnow()).date().isoformat()
         clean = f"{clean.upper()}\n{when} {user.name}"
@@ -318,7 +324,9 @@ def do_remove_annotation(session: Session, doc: FaxDocument, ann_id: int, *, use
     """Take an annotation off the layer (kept as removed, with who and when; audited)."""
     ann = session.get(FaxAnnotation, ann_id)
     if ann is None or ann.document_id != doc.id or ann.removed_at is not None:
-        raise NotFound(f"annotation {ann_id} not found on fax document {doc.id}")
+        raise NotFound(
+            N_("annotation %(ann_id)s not found on fax document %(id)s"), ann_id=ann_id, id=doc.id
+        )
     ann.removed_at = utcnow()
     ann.removed_by_id = user.id
     audit.record(
@@ -347,10 +355,10 @@ class ProviderFaxSender:
     def send_fax(self, session: Session, fax: OutboundFax) -> Interaction:
         data = blob_store().get(fax.sha256)
         if kind_of(data) not in FAX_TYPES:
-            raise ValidationFailed("only PDF or TIFF documents can be faxed", field="file")
+            raise ValidationFailed(N_("only PDF or TIFF documents can be faxed"), field="file")
         number = normalize_phone(fax.to, settings().default_region)
         if number is None:
-            raise ValidationFailed("not a fax number we can dial", field="to")
+            raise ValidationFailed(N_("not a fax number we can dial"), field="to")
         interaction = record_outbound_fax(
             session,
             OutboundFax(
@@ -394,9 +402,9 @@ def do_send_fax(
     from hub.ports import fax_sender
 
     if kind_of(data) not in FAX_TYPES:
-        raise ValidationFailed("only PDF or TIFF documents can be faxed", field="file")
+        raise ValidationFailed(N_("only PDF or TIFF documents can be faxed"), field="file")
     if len(data) > settings().max_upload_bytes:
-        raise ValidationFailed("the document is too large", field="file")
+        raise ValidationFailed(N_("the document is too large"), field="file")
     sha = blob_store().put(data)
     return fax_sender().send_fax(
         session,

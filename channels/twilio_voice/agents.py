@@ -11,7 +11,7 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from channels.twilio_voice.config import VoiceConfig
 from channels.twilio_voice.models import VoiceAgentLine
 from channels.twilio_voice.rest import browser_identity
-from crm_core.errors import Conflict, ValidationFailed
+from crm_core.errors import N_, Conflict, ValidationFailed
 from crm_core.services.phones import normalize_phone
 from hub.api.schemas import Strict
 from hub.api.spec import operation
@@ -58,11 +58,13 @@ def voice_token() -> VoiceTokenOut:
     """409 when browser calling is not configured (Twilio API key and TwiML app)."""
     cfg = _cfg()
     if cfg.mode != "twilio":
-        raise Conflict("browser calls need Twilio: the voice channel is not connected to it")
+        raise Conflict(N_("browser calls need Twilio: the voice channel is not connected to it"))
     if not (cfg.api_key_sid and cfg.api_key_secret):
         raise Conflict(
-            "browser calls need SWITCHBOARD_TWILIO_API_KEY_SID and "
-            "SWITCHBOARD_TWILIO_API_KEY_SECRET"
+            N_(
+                "browser calls need SWITCHBOARD_TWILIO_API_KEY_SID and "
+                "SWITCHBOARD_TWILIO_API_KEY_SECRET"
+            )
         )
     identity = browser_identity(current().id)
     token = AccessToken(
@@ -114,7 +116,7 @@ def put_agent_line(body: AgentLineIn) -> AgentLineOut:
     if body.phone_number:
         number = normalize_phone(body.phone_number, _cfg().default_region)
         if number is None:
-            raise ValidationFailed("not a phone number Twilio can call", field="phone_number")
+            raise ValidationFailed(N_("not a phone number Twilio can call"), field="phone_number")
     user_id = current().id
     line = session.get(VoiceAgentLine, user_id)
     if line is None:
@@ -155,15 +157,18 @@ def start_recording(interaction_id: int) -> RecordingStartedOut:
     interaction = session.get(Interaction, interaction_id)
     main = calls.customer_leg(session, interaction_id) if interaction is not None else None
     if interaction is None or main is None:
-        raise NotFound(f"call {interaction_id} not found")
+        raise NotFound(N_("call %(id)s not found"), id=interaction_id)
     if interaction.agent_id != user.id and user.role not in ("supervisor", "admin"):
-        raise PermissionDenied("only the agent on the call (or a supervisor) may record it")
+        raise PermissionDenied(N_("only the agent on the call (or a supervisor) may record it"))
     if _cfg().mode != "twilio":
-        raise Conflict("recording needs Twilio: the voice channel is not connected to it")
+        raise Conflict(N_("recording needs Twilio: the voice channel is not connected to it"))
     if main.stage != "connected" or main.call_sid is None:
-        raise Conflict("only a connected call can be recorded")
+        raise Conflict(N_("only a connected call can be recorded"))
     if main.recording_mode != "on-demand":
-        raise Conflict(f"recording is {main.recording_mode!r} for this call's queue")
+        raise Conflict(
+            N_("recording is '%(recording_mode)s' for this call's queue"),
+            recording_mode=main.recording_mode,
+        )
     try:
         created = (
             rest.twilio_client()
@@ -177,5 +182,5 @@ def start_recording(interaction_id: int) -> RecordingStartedOut:
             )
         )
     except TwilioException as exc:
-        raise Conflict(f"Twilio refused to record the call: {exc}") from exc
+        raise Conflict(N_("Twilio refused to record the call: %(exc)s"), exc=exc) from exc
     return RecordingStartedOut(recording_sid=str(created.sid), call_sid=main.call_sid)

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from crm_core.errors import N_, InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import Customer, Interaction, Team, Ticket, User, team_members
 from crm_core.models.tickets import TICKET_PRIORITIES, TICKET_STATUSES, TICKET_TYPES
@@ -29,11 +29,15 @@ TICKET_NUMBER_PREFIX = "SB-"
 def check_transition(current: str, target: str) -> None:
     if target not in TICKET_STATUSES:
         raise ValidationFailed(
-            f"status must be one of {', '.join(TICKET_STATUSES)}", field="status"
+            N_("status must be one of %(statuses)s"),
+            field="status",
+            statuses=", ".join(TICKET_STATUSES),
         )
     if target != current and target not in TICKET_TRANSITIONS[current]:
         raise InvalidTransition(
-            f"a {current} ticket cannot become {target}",
+            N_("a %(current)s ticket cannot become %(target)s"),
+            current=current,
+            target=target,
             field="status",
             detail={"from": current, "to": target, "allowed": sorted(TICKET_TRANSITIONS[current])},
         )
@@ -68,13 +72,18 @@ def get_visible_ticket(session: Session, user: User, ticket_id: int) -> Ticket:
     )
     if ticket is None:
         # Not 403: whether another team's ticket exists is itself not for this user to know.
-        raise NotFound(f"ticket {ticket_id} not found")
+        raise NotFound(N_("ticket %(id)s not found"), id=ticket_id)
     return ticket
 
 
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValidationFailed(f"{field} must be one of {', '.join(allowed)}", field=field)
+        raise ValidationFailed(
+            N_("%(name)s must be one of %(allowed)s"),
+            field=field,
+            name=field,
+            allowed=", ".join(allowed),
+        )
 
 
 def _check_references(session: Session, changes: dict[str, Any]) -> None:
@@ -83,21 +92,27 @@ def _check_references(session: Session, changes: dict[str, Any]) -> None:
     if customer_id is not None:
         customer = session.get(Customer, customer_id)
         if customer is None:
-            raise ValidationFailed(f"customer {customer_id} does not exist", field="customer_id")
+            raise ValidationFailed(
+                N_("customer %(id)s does not exist"), field="customer_id", id=customer_id
+            )
         if customer.merged_into_id is not None:
             raise ValidationFailed(
-                f"customer {customer_id} was merged into customer {customer.merged_into_id}",
+                N_("customer %(id)s was merged into customer %(into)s"),
                 field="customer_id",
+                id=customer_id,
+                into=customer.merged_into_id,
             )
     team_id = changes.get("team_id")
     if team_id is not None and session.get(Team, team_id) is None:
-        raise ValidationFailed(f"team {team_id} does not exist", field="team_id")
+        raise ValidationFailed(N_("team %(ids)s does not exist"), field="team_id", ids=team_id)
     assignee_id = changes.get("assignee_id")
     if assignee_id is not None and session.get(User, assignee_id) is None:
-        raise ValidationFailed(f"user {assignee_id} does not exist", field="assignee_id")
+        raise ValidationFailed(
+            N_("user %(id)s does not exist"), field="assignee_id", id=assignee_id
+        )
     due_at = changes.get("due_at")
     if due_at is not None and getattr(due_at, "tzinfo", None) is None:
-        raise ValidationFailed("due_at needs a time zone", field="due_at")
+        raise ValidationFailed(N_("due_at needs a time zone"), field="due_at")
 
 
 def do_create_ticket(
@@ -114,7 +129,7 @@ def do_create_ticket(
 ) -> Ticket:
     subject = subject.strip()
     if not subject:
-        raise ValidationFailed("subject is required", field="subject")
+        raise ValidationFailed(N_("subject is required"), field="subject")
     _check_choice("priority", priority, TICKET_PRIORITIES)
     _check_choice("ticket_type", ticket_type, TICKET_TYPES)
     _check_references(
@@ -168,11 +183,11 @@ def do_update_ticket(
             _check_choice("ticket_type", value, TICKET_TYPES)
         elif key == "subject":
             if not isinstance(value, str) or not value.strip():
-                raise ValidationFailed("subject is required", field="subject")
+                raise ValidationFailed(N_("subject is required"), field="subject")
             if len(value) > 998:
-                raise ValidationFailed("subject is at most 998 characters", field="subject")
+                raise ValidationFailed(N_("subject is at most 998 characters"), field="subject")
         elif key not in ("assignee_id", "team_id", "due_at", "customer_id", "queue_id"):
-            raise ValidationFailed(f"unknown field {key!r}", field=key)
+            raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
         old = getattr(ticket, key)
         if old != value:
             before[key], after[key] = old, value
@@ -207,16 +222,16 @@ def do_add_note(
     """A note is an internal interaction, so it appears in the customer's one history."""
     body = body.strip()
     if not body:
-        raise ValidationFailed("a note needs some text", field="body")
+        raise ValidationFailed(N_("a note needs some text"), field="body")
     if len(body) > 100_000:
-        raise ValidationFailed("a note is at most 100,000 characters", field="body")
+        raise ValidationFailed(N_("a note is at most 100,000 characters"), field="body")
     if ticket is not None:
         customer_id = customer_id or ticket.customer_id
     if parent is not None:
         customer_id = customer_id or parent.customer_id
     if customer_id is None and ticket is None:
         raise ValidationFailed(
-            "a note belongs to a customer, a ticket or an interaction", field="customer_id"
+            N_("a note belongs to a customer, a ticket or an interaction"), field="customer_id"
         )
     note = Interaction(
         channel="note",
@@ -254,11 +269,11 @@ def ensure_can_write(user: User, ticket: Ticket) -> None:
         return
     if ticket.team_id is not None and any(t.id == ticket.team_id for t in user.teams):
         return
-    raise PermissionDenied("you may not change this ticket")
+    raise PermissionDenied(N_("you may not change this ticket"))
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
     t = session.get(Ticket, ticket_id)
     if t is None:
-        raise NotFound(f"ticket {ticket_id} not found")
+        raise NotFound(N_("ticket %(id)s not found"), id=ticket_id)
     return t

@@ -20,7 +20,7 @@ from flask import Response, request, send_file
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import N_, NotFound, ValidationFailed
 from crm_core.models import Attachment, Interaction, Ticket, User
 from crm_core.services import blobs
 from crm_core.services.customers import get_customer
@@ -111,9 +111,16 @@ def _form_text(name: str, max_length: int) -> str | None:
         return None
     value = value.strip()
     if len(value) > max_length:
-        raise ValidationFailed(f"{name} is at most {max_length} characters", field=name)
+        raise ValidationFailed(
+            N_("%(name)s is at most %(max_length)s characters"),
+            name=name,
+            max_length=max_length,
+            field=name,
+        )
     if "\x00" in value:
-        raise ValidationFailed(f"{name} must not contain NUL characters", field=name)
+        raise ValidationFailed(
+            N_("%(name)s must not contain NUL characters"), name=name, field=name
+        )
     return value or None
 
 
@@ -126,7 +133,7 @@ def _upload(customer_id: int | None, ticket_id: int | None) -> Response | Attach
         )
     upload = request.files.get("file")
     if upload is None:
-        raise ValidationFailed("send the file in a multipart part named 'file'", field="file")
+        raise ValidationFailed(N_("send the file in a multipart part named 'file'"), field="file")
     limit = settings().max_upload_bytes
     # One byte more than allowed is enough to know it is too large.
     data = upload.stream.read(limit + 1)
@@ -274,7 +281,7 @@ def _visible(attachment_id: int) -> Attachment:
         )
     )
     if att is None:
-        raise NotFound(f"attachment {attachment_id} not found")
+        raise NotFound(N_("attachment %(id)s not found"), id=attachment_id)
     return att
 
 
@@ -302,10 +309,16 @@ def download_attachment(attachment_id: int) -> Response:
     the sniffed type and ``X-Content-Type-Options: nosniff``. Links have no content (404)."""
     att = _visible(attachment_id)
     if att.kind != "file" or att.sha256 is None:
-        raise NotFound(f"attachment {attachment_id} is a link; it has no stored content")
+        raise NotFound(
+            N_("attachment %(attachment_id)s is a link; it has no stored content"),
+            attachment_id=attachment_id,
+        )
     store = blob_store()
     if not store.exists(att.sha256):
-        raise NotFound(f"the stored content of attachment {attachment_id} is missing")
+        raise NotFound(
+            N_("the stored content of attachment %(attachment_id)s is missing"),
+            attachment_id=attachment_id,
+        )
     # Read whole (uploads are capped by max_upload_bytes): no file handle outlives the request.
     response = send_file(
         io.BytesIO(store.get(att.sha256)),

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from crm_core.errors import NotFound
+from crm_core.errors import N_, NotFound
 from crm_core.models import Interaction, User
 from crm_core.services.tickets import visible_interactions_clause
 from hub.api import bp
@@ -99,7 +99,7 @@ def get_visible_interaction(user: User, interaction_id: int) -> Interaction:
         )
     )
     if found is None:
-        raise NotFound(f"interaction {interaction_id} not found")
+        raise NotFound(N_("interaction %(id)s not found"), id=interaction_id)
     return found
 
 

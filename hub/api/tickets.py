@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
-from crm_core.errors import NotFound
+from crm_core.errors import N_, NotFound
 from crm_core.models import Ticket
 from crm_core.services import tickets as svc
 from hub.api import bp
@@ -195,7 +195,7 @@ def get_ticket(ticket_id: int) -> TicketDetail:
     )
     if ticket is None:
         # Not 403: whether another team's ticket exists is not for this caller to know.
-        raise NotFound(f"ticket {ticket_id} not found")
+        raise NotFound(N_("ticket %(id)s not found"), id=ticket_id)
     return ticket_detail(ticket)
 
 
