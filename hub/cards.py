@@ -13,6 +13,7 @@ renders a card escapes it (the console builds DOM nodes with ``textContent``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -38,6 +39,19 @@ OPEN_TICKETS = 5
 BIRTHDAY_WINDOW_DAYS = 30
 # A merge chain longer than this is a data error; stop rather than loop.
 _MAX_MERGE_HOPS = 10
+
+# Sections other packages add to the card (hub imports none of them): name -> builder.
+CardSection = Callable[[Session, int], Any]
+_sections: dict[str, CardSection] = {}
+
+
+def register_card_section(name: str, builder: CardSection) -> None:
+    """Add ``card["sections"][name] = builder(session, customer_id)`` to every customer card.
+
+    The builder must return JSON types and only read (campaigns adds the customer's survey
+    answers this way). Registering a name again replaces its builder.
+    """
+    _sections[name] = builder
 
 
 def _region(region: str | None) -> str | None:
@@ -262,6 +276,7 @@ def customer_card(
         "country": customer.country,
         "notes": customer.notes,
         "updated_at": _iso(customer.updated_at),
+        "sections": {name: build(session, customer.id) for name, build in _sections.items()},
     }
 
 

@@ -21,6 +21,7 @@ from crm_core.services import audit
 from crm_core.services.customers import do_create_customer
 from crm_core.services.identify import identify_by_phone
 from crm_core.services.tickets import do_create_ticket
+from hub.forms import ProvidedForm, provided_form
 from hub.intake import InboundAttachment, InboundEvent
 from hub.models import Queue, RoutingRule
 from hub.ports import OutboundEmail, email_sender
@@ -33,10 +34,53 @@ FORM_RULE_POSITION = 10
 
 
 def get_form(session: Session, slug: str, *, active_only: bool = True) -> WebForm:
+    """The stored form ``slug``, else one a package provides through ``hub.forms`` (a
+    transient ``WebForm`` that is never added to a session)."""
     form = session.scalar(select(WebForm).where(WebForm.slug == slug))
+    if form is None:
+        provided = provided_form(session, slug)
+        if provided is not None:
+            return _from_provider(provided)
     if form is None or (active_only and not form.active):
         raise NotFound(f"no form {slug!r}")
     return form
+
+
+_PROVIDED = "_provided_by"
+
+
+def _from_provider(provided: ProvidedForm) -> WebForm:
+    form = WebForm(
+        slug=provided.slug,
+        title=provided.title,
+        description=provided.description,
+        fields=clean_definition(provided.fields),
+        queue_id=None,
+        routing_rule_id=None,
+        open_ticket=False,
+        ticket_type="question",
+        confirmation_text=provided.confirmation_text,
+        confirmation_email=False,
+        allowed_origins=[],
+        rate_limit_per_minute=None,
+        active=True,
+    )
+    setattr(form, _PROVIDED, provided)
+    return form
+
+
+def provided_of(form: WebForm) -> ProvidedForm | None:
+    """The provider's definition behind ``form``, None for a stored form."""
+    provided: ProvidedForm | None = getattr(form, _PROVIDED, None)
+    return provided
+
+
+def provider_errors(form: WebForm, values: dict[str, Any]) -> dict[str, str]:
+    """The provider's checks across fields (field name -> message); {} for stored forms."""
+    provided = provided_of(form)
+    if provided is None or provided.validate is None:
+        return {}
+    return provided.validate(values)
 
 
 def _origins(value: Any) -> list[str]:
@@ -211,8 +255,9 @@ def thread_submission(session: Session, event: InboundEvent, interaction: Intera
     delivered after the commit by the e-mail channel).
     """
     payload = event.payload or {}
-    form = session.scalar(select(WebForm).where(WebForm.slug == payload.get("form")))
-    if form is None:
+    try:
+        form = get_form(session, str(payload.get("form")), active_only=False)
+    except NotFound:
         return
     phone = payload.get("phone")
     if interaction.customer_id is None and phone:
@@ -261,3 +306,6 @@ def thread_submission(session: Session, event: InboundEvent, interaction: Intera
                 headers={"Auto-Submitted": "auto-replied"},
             ),
         )
+    provided = provided_of(form)
+    if provided is not None and provided.on_intake is not None:
+        provided.on_intake(session, interaction, dict(payload.get("fields") or {}))

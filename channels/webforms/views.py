@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from channels.webforms.models import WebForm
 from channels.webforms.schema import SubmissionInvalid, UploadedFile, clean_submission
 from channels.webforms.security import captcha, check_token, make_token, rate_limiter
-from channels.webforms.service import build_event, get_form
+from channels.webforms.service import build_event, get_form, provider_errors
 from crm_core.errors import NotFound
 from crm_core.models import Ticket
 from hub.db import db
@@ -61,7 +61,8 @@ def _load_form(slug: str) -> WebForm:
     session: Session = maker()
     try:
         form = get_form(session, slug)
-        session.expunge(form)
+        if form in session:
+            session.expunge(form)
         return form
     finally:
         session.close()
@@ -166,6 +167,9 @@ def submit(slug: str) -> Any:
         clean = clean_submission(form.fields, values, files, region=_settings().default_region)
     except SubmissionInvalid as exc:
         return _page(form, status=422, submission_id=sid, values=values, errors=exc.errors)
+    errors = provider_errors(form, clean.values)
+    if errors:
+        return _page(form, status=422, submission_id=sid, values=values, errors=errors)
     event = build_event(
         form,
         clean,
@@ -248,6 +252,10 @@ def submit_json(slug: str) -> Any:
         clean = clean_submission(form.fields, fields, region=_settings().default_region)
     except SubmissionInvalid as exc:
         return _cors(problem(422, "validation_failed", exc.message, fields=exc.errors), origin)
+    errors = provider_errors(form, clean.values)
+    if errors:
+        message = "please correct: " + ", ".join(sorted(errors))
+        return _cors(problem(422, "validation_failed", message, fields=errors), origin)
     if any(f["type"] == "file" and f.get("required") for f in form.fields):
         return _cors(
             problem(422, "validation_failed", "this form needs a file: use the hosted page"),
