@@ -15,7 +15,8 @@ import channels.twilio_voice.models
 import channels.webforms.models  # noqa: F401
 import crm_core.models  # noqa: F401
 import hub.leases
-import hub.models  # noqa: F401
+import hub.models
+import hub.reports.models  # noqa: F401
 from crm_core.db import Base
 from crm_core.models.kb import KB_FTS_TABLE, KB_PG_SEARCH_INDEX
 
