@@ -17,6 +17,10 @@ event                  payload                                      rooms
 ``queue_stats``        ``{"queues": [hub.routing.queue_stats…]}``   ``queue:<id>``,
                                                                     ``supervisors``
 ``sla_breach``         the ``sla.breached`` event data              ``supervisors``
+``reminder``           :func:`reminder_payload`                     ``agent:<id>``
+``task_overdue``       ``{"task_id", "title", "due_at", …}``        ``agent:<id>``,
+                                                                    ``supervisors``
+``task_changed``       ``{"task_id"}``                              ``agent:<id>``
 =====================  ==========================================  =======================
 
 Every room emit carries ``room`` and ``seq``: a per-room sequence number (Redis ``INCR``
@@ -369,6 +373,66 @@ def dispatch(session: Session, evt: DomainEvent) -> None:
     _emit_queue_stats(session, queues)
 
 
+def reminder_payload(session: Session, data: dict[str, Any]) -> dict[str, Any] | None:
+    """A task reminder as the console shows it (the task's title, times in UTC)."""
+    from crm_core.models import PlanningTask
+
+    task = session.get(PlanningTask, int(data["task_id"]))
+    if task is None or task.status != "open":
+        return None
+    customer = session.get(Customer, task.customer_id) if task.customer_id else None
+    return {
+        "reminder_id": data.get("reminder_id"),
+        "task_id": task.id,
+        "kind": task.kind,
+        "title": task.title,
+        "priority": task.priority,
+        "occurrence_at": data.get("occurrence_at"),
+        "minutes_before": data.get("minutes_before"),
+        "customer_id": task.customer_id,
+        "customer_name": customer.display_name if customer is not None else None,
+    }
+
+
+def dispatch_planning(session: Session, evt: DomainEvent) -> None:
+    """Planning events (``crm_core.services.tasks``) to the people concerned."""
+    from crm_core.models import PlanningTask
+
+    data = evt.data
+    if evt.type == "task.reminder":
+        payload = reminder_payload(session, data)
+        if payload is not None:
+            emit_to_room("reminder", payload, agent_room(int(data["user_id"])))
+        return
+    users = [int(u) for u in data.get("user_ids") or []]
+    if evt.type == "task.overdue":
+        task = session.get(PlanningTask, int(data["task_id"]))
+        if task is None:
+            return
+        payload = {
+            "task_id": task.id,
+            "title": task.title,
+            "due_at": _iso(task.due_at),
+            "assignee_id": task.assignee_id or task.owner_id,
+        }
+        emit_to_rooms("task_overdue", payload, [agent_room(u) for u in users] + [SUPERVISORS])
+    elif evt.type == "task.changed":
+        emit_to_rooms("task_changed", {"task_id": data["task_id"]}, [agent_room(u) for u in users])
+
+
+def _on_planning_event(evt: DomainEvent) -> None:
+    if not has_app_context():
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "switchboard.socketio" not in app.extensions:
+        return
+    try:
+        with _read_session(app) as session:
+            dispatch_planning(session, evt)
+    except Exception:  # a failed emit must not disturb the committed write
+        log.exception("real-time fan-out failed for %s", evt.type)
+
+
 def _on_event(evt: DomainEvent) -> None:
     if not has_app_context():
         return
@@ -405,6 +469,8 @@ def _subscribe_once() -> None:
         return
     for kind in _HANDLED:
         events.subscribe(kind, _on_event)
+    for kind in ("task.reminder", "task.overdue", "task.changed"):
+        events.subscribe(kind, _on_planning_event)
     _subscribed = True
 
 

@@ -31,7 +31,8 @@ def route_pending_task() -> int:
 def run_tick(now: dt.datetime | None = None) -> dict[str, int]:
     """The periodic housekeeping, each step in its own transaction: offers that rang out,
     wrap-ups whose time is up, consoles gone past the grace period, SLA breaches, and a
-    routing pass. Needs an app context."""
+    routing pass; then the planning steps: due reminders (each sent once, also with two
+    nodes ticking) and overdue tasks. Needs an app context."""
     from hub.agents import apply_disconnect_grace
     from hub.db import db
     from hub.routing import expire_offers, finish_due_wrap_ups, route_pending
@@ -50,6 +51,21 @@ def run_tick(now: dt.datetime | None = None) -> dict[str, int]:
         out["sla_breaches"] = len(check_breaches(session, now=now))
     with db.transaction() as session:
         out["offers"] = len(route_pending(session, now=now))
+    out.update(run_planning_steps(now))
+    return out
+
+
+def run_planning_steps(now: dt.datetime) -> dict[str, int]:
+    """Due reminders and overdue tasks at ``now`` (``hub.planning``), one transaction each."""
+    from crm_core.services.tasks import flag_overdue
+    from hub.db import db
+    from hub.planning import send_due_reminders
+
+    out: dict[str, int] = {}
+    with db.transaction() as session:
+        out["reminders"] = send_due_reminders(session, now=now)
+    with db.transaction() as session:
+        out["overdue_tasks"] = len(flag_overdue(session, now=now))
     return out
 
 

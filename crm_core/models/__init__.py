@@ -13,6 +13,14 @@ from crm_core.models.customers import (
     customer_tags,
 )
 from crm_core.models.interactions import Interaction
+from crm_core.models.planning import (
+    PlanningReminder,
+    PlanningResource,
+    PlanningTask,
+    PlanningUserSettings,
+    ResourceBooking,
+    planning_attendees,
+)
 from crm_core.models.kb import KbArticle, KbArticleVersion, KbCategory
 from crm_core.models.segments import Segment
 from crm_core.models.service import (
@@ -40,12 +48,17 @@ __all__ = [
     "Customer",
     "CustomerRelation",
     "Interaction",
+    "PlanningReminder",
+    "PlanningResource",
+    "PlanningTask",
+    "PlanningUserSettings",
     "KbArticle",
     "KbArticleVersion",
     "KbCategory",
     "OwnedProduct",
     "Product",
     "RelationType",
+    "ResourceBooking",
     "SalesDocument",
     "SalesLine",
     "Segment",
@@ -58,5 +71,6 @@ __all__ = [
     "User",
     "Warranty",
     "customer_tags",
+    "planning_attendees",
     "team_members",
 ]

@@ -12,12 +12,14 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Route modules register their operations on ``bp`` when imported.
 import hub.api.admin  # noqa: E402
 import hub.api.attachments  # noqa: E402
+import hub.api.calendar  # noqa: E402
 import hub.api.calls  # noqa: E402
 import hub.api.complaints  # noqa: E402
 import hub.api.interactions  # noqa: E402
 import hub.api.kb  # noqa: E402
 import hub.api.products  # noqa: E402
 import hub.api.segments  # noqa: E402
+import hub.api.tasks  # noqa: E402
 import hub.api.tickets  # noqa: E402, F401
 from hub.api import customers  # noqa: E402, F401
 

@@ -55,6 +55,9 @@ PUBLIC_BY_OTHER_MEANS: set[str] = {
     "fax_webhooks.status",
     # The document a fax provider fetches to send: an unguessable signed token.
     "fax_webhooks.media",
+    # A user's iCalendar feed: a secret per-user token (only its SHA-256 is stored), 404
+    # for any other (hub/api/calendar.py, tests/integration/test_api_tasks.py).
+    "api.calendar_feed",
 }
 
 SAMPLE = {"int": "1", "path": "x/y", "uuid": "00000000-0000-0000-0000-000000000000"}
