@@ -68,8 +68,9 @@ def _options() -> dict[str, Any]:
             {
                 "name": k.name,
                 "title": k.title,
-                "metrics": {m: str(label) for m, label in k.metrics.items()},
-                "groups": {g: str(label) for g, label in k.groups.items()},
+                # Lists of [key, label], not objects: JSON objects come out key-sorted.
+                "metrics": [[m, str(label)] for m, label in k.metrics.items()],
+                "groups": [[g, str(label)] for g, label in k.groups.items()],
                 "unit": DEFAULT_UNITS.get(k.name, "day"),
             }
             for k in kinds()
@@ -77,8 +78,8 @@ def _options() -> dict[str, Any]:
         "entities": {
             name: {
                 "label": str(e.label),
-                "series": {k: str(f.label) for k, f in e.series.items()},
-                "columns": {k: str(f.label) for k, f in e.columns.items()},
+                "series": [[k, str(f.label)] for k, f in e.series.items()],
+                "columns": [[k, str(f.label)] for k, f in e.columns.items()],
                 "default_columns": list(e.default_columns),
             }
             for name, e in ENTITIES.items()
@@ -97,7 +98,7 @@ def _options() -> dict[str, Any]:
                 select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)
             )
         ],
-        "channels": {k: str(v) for k, v in CHANNEL_LABELS.items()},
+        "channels": [[k, str(v)] for k, v in CHANNEL_LABELS.items()],
     }
 
 

@@ -39,7 +39,7 @@
     fill($("f-queue"), opts.queues.map((q) => [q.id, q.name]), true);
     fill($("f-team"), opts.teams.map((q) => [q.id, q.name]), true);
     fill($("f-agent"), opts.agents.map((q) => [q.id, q.name]), true);
-    fill($("f-channel"), Object.entries(opts.channels), true);
+    fill($("f-channel"), opts.channels, true);
     fill($("s-team"), opts.teams.map((q) => [q.id, q.name]), true);
     fill($("f-entity"), Object.entries(opts.entities).map(([k, e]) => [k, e.label]));
     const today = new Date();
@@ -64,8 +64,8 @@
 
   function entityChanged() {
     const ent = opts.entities[$("f-entity").value];
-    fill($("f-group"), Object.entries(ent.series));
-    replace($("f-columns"), ...Object.entries(ent.columns).map(([k, l]) =>
+    fill($("f-group"), ent.series);
+    replace($("f-columns"), ...ent.columns.map(([k, l]) =>
       h("label", null, h("input", { type: "checkbox", name: "columns", value: k,
         checked: ent.default_columns.includes(k), onchange: updateExports }), " " + l)));
     updateExports();
@@ -79,11 +79,11 @@
     const wizard = name === "entity";
     $("l-entity").hidden = !wizard;
     $("l-columns").hidden = !wizard;
-    fill($("f-metric"), Object.entries(k.metrics));
-    $("l-metric").hidden = Object.keys(k.metrics).length < 2;
+    fill($("f-metric"), k.metrics);
+    $("l-metric").hidden = k.metrics.length < 2;
     if (wizard) entityChanged();
-    else fill($("f-group"), Object.entries(k.groups));
-    $("l-group").hidden = !wizard && Object.keys(k.groups).length < 2;
+    else fill($("f-group"), k.groups);
+    $("l-group").hidden = !wizard && k.groups.length < 2;
     $("f-unit").value = k.unit;
     if (args) applyArgs(args);
     run();
