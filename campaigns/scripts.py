@@ -37,8 +37,8 @@ import re
 from collections import deque
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,7 +56,8 @@ TEXT_LIMIT = 5000
 
 # Autoescaping is off while rendering because the whole result is escaped afterwards: the
 # script's own words as well as the customer's data are text, never markup.
-_env = SandboxedEnvironment(autoescape=False)
+# A missing field renders as nothing (ChainableUndefined: also ``missing.field``).
+_env = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 
 
 def _refuse(message: str, step: str | None = None) -> ValidationFailed:
@@ -245,7 +246,9 @@ def render_text(
         return Markup.escape(
             _env.from_string(text).render(customer=customer, answers=answers or {})
         )
-    except (SecurityError, TemplateSyntaxError):
+    except (TemplateError, ArithmeticError, TypeError, ValueError):
+        # SecurityError (the sandbox said no) and any other failure of a supervisor's text
+        # show the text as written rather than break the agent's screen.
         return Markup.escape(text)
 
 
