@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user, logout_user
 
 from agent_console import bp
+from agent_console.service_views import service_js_strings
 from crm_core.models.tickets import TICKET_PRIORITIES, TICKET_STATUSES
 from crm_core.services.users import authenticate
 from hub.agents import PAUSE_CODES
@@ -105,6 +106,7 @@ def js_strings() -> dict[str, Any]:
         "directions": _labels(DIRECTION_LABELS),
         "ticket_statuses": _labels(TICKET_STATUS_LABELS),
         "priorities": _labels(PRIORITY_LABELS),
+        "service": service_js_strings(),
         # Texts with a number: one form per plural category of the language (common.js tn).
         "plurals": {
             "birthday_in": plural_forms(

@@ -31,6 +31,7 @@ from crm_core.models import (
 )
 from crm_core.services.customers import relations_of
 from crm_core.services.phones import format_phone, is_withheld, normalize_phone
+from crm_core.services.service import customer_coverage
 
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 PHONE_CHANNELS = frozenset({"voice", "sms", "fax"})
@@ -270,6 +271,8 @@ def customer_card(
         "recent_interactions": [interaction_line(i, home) for i in last],
         "birthday": _iso(customer.birthday),
         "upcoming_birthday": upcoming_birthday(customer.birthday, today),
+        # What they own, with warranties and service contracts in force today.
+        "coverage": customer_coverage(session, customer.id, today),
         "language": customer.language,
         "timezone": customer.timezone,
         "city": customer.city,

@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import InvalidTransition, NotFound, ValidationFailed
+from crm_core.errors import N_, InvalidTransition, NotFound, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import Ticket
 from crm_core.models.service import (
@@ -55,11 +55,16 @@ TICKET_STATUS_FOR = {"under_review": "open", "resolved": "solved"}
 def check_complaint_transition(current: str, target: str) -> None:
     if target not in COMPLAINT_STATUSES:
         raise ValidationFailed(
-            f"status must be one of {', '.join(COMPLAINT_STATUSES)}", field="status"
+            N_("%(name)s must be one of %(allowed)s"),
+            field="status",
+            name="status",
+            allowed=", ".join(COMPLAINT_STATUSES),
         )
     if target not in COMPLAINT_TRANSITIONS[current]:
         raise InvalidTransition(
-            f"a complaint that is {current} cannot become {target}",
+            N_("a complaint that is %(current)s cannot become %(target)s"),
+            current=current,
+            target=target,
             field="status",
             detail={
                 "from": current,
@@ -72,9 +77,9 @@ def check_complaint_transition(current: str, target: str) -> None:
 def _reason(value: str | None) -> str:
     reason = (value or "").strip()
     if not reason:
-        raise ValidationFailed("a complaint needs a reason (what is wrong)", field="reason")
+        raise ValidationFailed(N_("a complaint needs a reason (what is wrong)"), field="reason")
     if len(reason) > 80:
-        raise ValidationFailed("reason is at most 80 characters", field="reason")
+        raise ValidationFailed(N_("reason is at most 80 characters"), field="reason")
     return reason
 
 
@@ -109,12 +114,12 @@ def do_register_complaint(
     reason_ = _reason(reason)
     if owned_product_id is None and sales_document_id is None:
         raise ValidationFailed(
-            "a complaint concerns an owned product or a sales document: give one",
+            N_("a complaint concerns an owned product or a sales document: give one"),
             field="owned_product_id",
         )
     amount, currency = _cost(cost_amount, cost_currency)
     if description is not None and len(description) > 100_000:
-        raise ValidationFailed("description is at most 100,000 characters", field="description")
+        raise ValidationFailed(N_("description is at most 100,000 characters"), field="description")
     ticket = tickets_svc.do_create_ticket(
         session,
         subject=subject,
@@ -156,7 +161,7 @@ def do_register_complaint(
 def get_complaint(session: Session, ticket: Ticket) -> Complaint:
     complaint = session.get(Complaint, ticket.id)
     if complaint is None:
-        raise NotFound(f"ticket {ticket.number or ticket.id} is not a complaint")
+        raise NotFound(N_("ticket %(id)s is not a complaint"), id=ticket.number or ticket.id)
     return complaint
 
 
@@ -190,7 +195,7 @@ def do_update_complaint(
     }
     if unknown:
         key = sorted(unknown)[0]
-        raise ValidationFailed(f"unknown field {key!r}", field=key)
+        raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
     if "reason" in changes:
         put("reason", _reason(changes["reason"]))
     if "description" in changes:
@@ -209,18 +214,19 @@ def do_update_complaint(
             why = (changes.get("decision_reason") or "").strip()
             if not why:
                 raise ValidationFailed(
-                    f"say why the complaint is {target}: decision_reason is required",
+                    N_("say why the complaint is %(target)s: decision_reason is required"),
+                    target=target,
                     field="decision_reason",
                 )
             if len(why) > 10_000:
                 raise ValidationFailed(
-                    "decision_reason is at most 10,000 characters", field="decision_reason"
+                    N_("decision_reason is at most 10,000 characters"), field="decision_reason"
                 )
             put("decision_reason", why)
             put("decided_at", utcnow())
         elif "decision_reason" in changes:
             raise ValidationFailed(
-                "decision_reason goes with accepting or rejecting", field="decision_reason"
+                N_("decision_reason goes with accepting or rejecting"), field="decision_reason"
             )
         if target == "resolved":
             put("resolved_at", utcnow())
@@ -236,7 +242,7 @@ def do_update_complaint(
             tickets_svc.do_update_ticket(session, ticket, {"status": wanted}, user_id=user_id)
     elif "decision_reason" in changes and target is None:
         raise ValidationFailed(
-            "decision_reason goes with accepting or rejecting", field="decision_reason"
+            N_("decision_reason goes with accepting or rejecting"), field="decision_reason"
         )
     if after:
         session.flush()
@@ -368,5 +374,7 @@ def complaint_report(
 def sales_document_for_input(session: Session, number: str) -> SalesDocument:
     doc = session.scalar(select(SalesDocument).where(SalesDocument.number == number.strip()))
     if doc is None:
-        raise ValidationFailed(f"sales document {number!r} does not exist", field="sales_document")
+        raise ValidationFailed(
+            N_("sales document %(id)s does not exist"), field="sales_document", id=number
+        )
     return doc

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import Interaction, Ticket
 from crm_core.models.kb import KB_VISIBILITIES, KbArticle, KbArticleVersion, KbCategory
 from crm_core.services import audit
@@ -76,11 +76,18 @@ def _search_text(title: str, keywords: str, body: str) -> str:
 def _clean(value: str | None, field: str, max_length: int, *, required: bool) -> str:
     value = (value or "").strip()
     if required and not value:
-        raise ValidationFailed(f"{field} is required", field=field)
+        raise ValidationFailed(N_("%(name)s is required"), field=field, name=field)
     if len(value) > max_length:
-        raise ValidationFailed(f"{field} is at most {max_length} characters", field=field)
+        raise ValidationFailed(
+            N_("%(name)s is at most %(max_length)s characters"),
+            field=field,
+            name=field,
+            max_length=max_length,
+        )
     if "\x00" in value:
-        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+        raise ValidationFailed(
+            N_("%(name)s must not contain NUL characters"), field=field, name=field
+        )
     return value
 
 
@@ -93,13 +100,15 @@ def _keywords(value: str | Sequence[str] | None) -> str:
             seen.setdefault(item, None)
     joined = ", ".join(seen)
     if len(joined) > 500:
-        raise ValidationFailed("keywords are at most 500 characters together", field="keywords")
+        raise ValidationFailed(N_("keywords are at most 500 characters together"), field="keywords")
     return joined
 
 
 def _category(session: Session, category_id: int | None) -> int | None:
     if category_id is not None and session.get(KbCategory, category_id) is None:
-        raise ValidationFailed(f"category {category_id} does not exist", field="category_id")
+        raise ValidationFailed(
+            N_("category %(id)s does not exist"), field="category_id", id=category_id
+        )
     return category_id
 
 
@@ -112,7 +121,9 @@ def do_create_category(session: Session, *, name: str, user_id: int | None = Non
             session.add(category)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a category named {name_!r} already exists", field="name") from None
+        raise Conflict(
+            N_("a category named '%(name)s' exists already"), field="name", name=name_
+        ) from None
     audit.record(
         session,
         user_id=user_id,
@@ -150,7 +161,10 @@ def do_create_article(
 ) -> KbArticle:
     if visibility not in KB_VISIBILITIES:
         raise ValidationFailed(
-            f"visibility must be one of {', '.join(KB_VISIBILITIES)}", field="visibility"
+            N_("%(name)s must be one of %(allowed)s"),
+            field="visibility",
+            name="visibility",
+            allowed=", ".join(KB_VISIBILITIES),
         )
     title_ = _clean(title, "title", 300, required=True)
     body_ = _clean(body, "body", 200_000, required=True)
@@ -195,7 +209,7 @@ def do_update_article(
     unknown = set(changes) - allowed
     if unknown:
         key = sorted(unknown)[0]
-        raise ValidationFailed(f"unknown field {key!r}", field=key)
+        raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
     new: dict[str, Any] = {}
     if "title" in changes:
         new["title"] = _clean(changes["title"], "title", 300, required=True)
@@ -206,7 +220,10 @@ def do_update_article(
     if "visibility" in changes:
         if changes["visibility"] not in KB_VISIBILITIES:
             raise ValidationFailed(
-                f"visibility must be one of {', '.join(KB_VISIBILITIES)}", field="visibility"
+                N_("%(name)s must be one of %(allowed)s"),
+                field="visibility",
+                name="visibility",
+                allowed=", ".join(KB_VISIBILITIES),
             )
         new["visibility"] = changes["visibility"]
     if "category_id" in changes:
@@ -239,7 +256,7 @@ def do_update_article(
 def get_article(session: Session, article_id: int) -> KbArticle:
     article = session.get(KbArticle, article_id)
     if article is None:
-        raise NotFound(f"article {article_id} not found")
+        raise NotFound(N_("article %(id)s not found"), id=article_id)
     return article
 
 
@@ -256,7 +273,7 @@ def versions_of(session: Session, article_id: int) -> list[KbArticleVersion]:
 def do_count_use(session: Session, article: KbArticle, how: str) -> None:
     """Count a view or an insertion into a reply (one atomic increment in the database)."""
     if how not in ("view", "insert"):
-        raise ValidationFailed("use is 'view' or 'insert'", field="use")
+        raise ValidationFailed(N_("use is 'view' or 'insert'"), field="use")
     column = KbArticle.view_count if how == "view" else KbArticle.insert_count
     session.execute(
         update(KbArticle)

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import Customer, Ticket
 from crm_core.models.service import (
     CONTRACT_STATUSES,
@@ -43,12 +43,19 @@ def _text(value: str | None, field: str, max_length: int, *, required: bool = Fa
     value = (value or "").strip()
     if not value:
         if required:
-            raise ValidationFailed(f"{field} is required", field=field)
+            raise ValidationFailed(N_("%(name)s is required"), field=field, name=field)
         return None
     if len(value) > max_length:
-        raise ValidationFailed(f"{field} is at most {max_length} characters", field=field)
+        raise ValidationFailed(
+            N_("%(name)s is at most %(max_length)s characters"),
+            field=field,
+            name=field,
+            max_length=max_length,
+        )
     if "\x00" in value:
-        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+        raise ValidationFailed(
+            N_("%(name)s must not contain NUL characters"), field=field, name=field
+        )
     return value
 
 
@@ -56,27 +63,33 @@ def check_currency(value: str | None, field: str = "currency") -> str:
     code = (value or "").strip().upper()
     if not CURRENCY.match(code):
         raise ValidationFailed(
-            f"{field} must be a three-letter ISO 4217 code such as PLN or EUR", field=field
+            N_("%(name)s must be a three-letter ISO 4217 code such as PLN or EUR"),
+            field=field,
+            name=field,
         )
     return code
 
 
 def check_money(value: decimal.Decimal, field: str, *, allow_zero: bool = True) -> decimal.Decimal:
     if not value.is_finite():
-        raise ValidationFailed(f"{field} must be a number", field=field)
+        raise ValidationFailed(N_("%(name)s must be a number"), field=field, name=field)
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValidationFailed(f"{field} must not be negative", field=field)
+        raise ValidationFailed(N_("%(name)s must not be negative"), field=field, name=field)
     if value > MAX_MONEY:
-        raise ValidationFailed(f"{field} is too large", field=field)
+        raise ValidationFailed(N_("%(name)s is too large"), field=field, name=field)
     if value != value.quantize(decimal.Decimal("0.01")):
-        raise ValidationFailed(f"{field} has at most two decimal places", field=field)
+        raise ValidationFailed(
+            N_("%(name)s has at most two decimal places"), field=field, name=field
+        )
     return value
 
 
 def check_period(starts_on: dt.date, ends_on: dt.date) -> None:
     if ends_on < starts_on:
         raise ValidationFailed(
-            f"the end date {ends_on.isoformat()} is before the start date {starts_on.isoformat()}",
+            N_("the end date %(ends_on)s is before the start date %(starts_on)s"),
+            ends_on=ends_on.isoformat(),
+            starts_on=starts_on.isoformat(),
             field="ends_on",
             detail={"starts_on": starts_on.isoformat(), "ends_on": ends_on.isoformat()},
         )
@@ -97,10 +110,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def _customer(session: Session, customer_id: int, field: str = "customer_id") -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
-        raise ValidationFailed(f"customer {customer_id} does not exist", field=field)
+        raise ValidationFailed(N_("customer %(id)s does not exist"), field=field, id=customer_id)
     if customer.merged_into_id is not None:
         raise ValidationFailed(
-            f"customer {customer_id} was merged into customer {customer.merged_into_id}",
+            N_("customer %(id)s was merged into customer %(into)s"),
+            id=customer_id,
+            into=customer.merged_into_id,
             field=field,
         )
     return customer
@@ -110,14 +125,14 @@ def get_product_for_input(session: Session, product_id: int, field: str = "produ
     """The product named in a request, or 422 naming the field (an unknown product)."""
     product = session.get(Product, product_id)
     if product is None:
-        raise ValidationFailed(f"product {product_id} does not exist", field=field)
+        raise ValidationFailed(N_("product %(id)s does not exist"), field=field, id=product_id)
     return product
 
 
 def get_product(session: Session, product_id: int) -> Product:
     product = session.get(Product, product_id)
     if product is None:
-        raise NotFound(f"product {product_id} not found")
+        raise NotFound(N_("product %(id)s not found"), id=product_id)
     return product
 
 
@@ -130,7 +145,9 @@ def _flush_unique(session: Session, obj: object, what: str, field: str, value: s
             session.add(obj)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"a {what} with {field} {value!r} already exists", field=field) from None
+        raise Conflict(
+            N_("%(name)s '%(value)s' is already used"), field=field, name=field, value=value
+        ) from None
 
 
 # ----------------------------------------------------------------------------- catalogue
@@ -149,9 +166,14 @@ def do_create_product(
     sku_ = _text(sku, "sku", 60, required=True)
     name_ = _text(name, "name", 200, required=True)
     if kind not in PRODUCT_KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(PRODUCT_KINDS)}", field="kind")
+        raise ValidationFailed(
+            N_("%(name)s must be one of %(allowed)s"),
+            field="kind",
+            name="kind",
+            allowed=", ".join(PRODUCT_KINDS),
+        )
     if warranty_months is not None and not 0 <= warranty_months <= 600:
-        raise ValidationFailed("warranty_months must be 0 to 600", field="warranty_months")
+        raise ValidationFailed(N_("warranty_months must be 0 to 600"), field="warranty_months")
     assert sku_ is not None and name_ is not None
     product = Product(
         sku=sku_,
@@ -193,7 +215,7 @@ def do_create_sales_document(
     if customer_id is not None:
         _customer(session, customer_id)
     if not lines:
-        raise ValidationFailed("a sales document needs at least one line", field="lines")
+        raise ValidationFailed(N_("a sales document needs at least one line"), field="lines")
     doc = SalesDocument(number=number_, issued_on=issued_on, currency=code, customer_id=customer_id)
     for position, line in enumerate(lines, start=1):
         field = f"lines.{position - 1}"
@@ -201,7 +223,7 @@ def do_create_sales_document(
         quantity = decimal.Decimal(line.get("quantity", 1))
         if not quantity.is_finite() or quantity <= 0 or quantity > 1_000_000:
             raise ValidationFailed(
-                "quantity must be above 0 and at most 1000000", field=f"{field}.quantity"
+                N_("quantity must be above 0 and at most 1000000"), field=f"{field}.quantity"
             )
         price = check_money(decimal.Decimal(line["unit_price"]), f"{field}.unit_price")
         doc.lines.append(
@@ -222,7 +244,7 @@ def do_create_sales_document(
 def get_sales_document(session: Session, document_id: int) -> SalesDocument:
     doc = session.get(SalesDocument, document_id)
     if doc is None:
-        raise NotFound(f"sales document {document_id} not found")
+        raise NotFound(N_("sales document %(id)s not found"), id=document_id)
     return doc
 
 
@@ -254,11 +276,15 @@ def do_register_owned_product(
     today = today or dt.datetime.now(dt.UTC).date()
     if purchased_on is not None and purchased_on > today:
         raise ValidationFailed(
-            f"the purchase date {purchased_on.isoformat()} is in the future", field="purchased_on"
+            N_("the purchase date %(date)s is in the future"),
+            field="purchased_on",
+            date=purchased_on.isoformat(),
         )
     if sales_document_id is not None and session.get(SalesDocument, sales_document_id) is None:
         raise ValidationFailed(
-            f"sales document {sales_document_id} does not exist", field="sales_document_id"
+            N_("sales document %(id)s does not exist"),
+            field="sales_document_id",
+            id=sales_document_id,
         )
     owned = OwnedProduct(
         customer_id=customer.id,
@@ -276,8 +302,9 @@ def do_register_owned_product(
         starts = purchased_on or today
         if warranty_until < starts:
             raise ValidationFailed(
-                f"the warranty ends ({warranty_until.isoformat()}) before the purchase "
-                f"({starts.isoformat()})",
+                N_("the warranty ends (%(ends_on)s) before the purchase (%(starts_on)s)"),
+                ends_on=warranty_until.isoformat(),
+                starts_on=starts.isoformat(),
                 field="warranty_until",
             )
         owned.warranties.append(
@@ -302,7 +329,7 @@ def do_register_owned_product(
 def get_owned_product(session: Session, owned_id: int) -> OwnedProduct:
     owned = session.get(OwnedProduct, owned_id)
     if owned is None:
-        raise NotFound(f"owned product {owned_id} not found")
+        raise NotFound(N_("owned product %(id)s not found"), id=owned_id)
     return owned
 
 
@@ -317,7 +344,12 @@ def do_add_warranty(
     user_id: int | None = None,
 ) -> Warranty:
     if kind not in WARRANTY_KINDS:
-        raise ValidationFailed(f"kind must be one of {', '.join(WARRANTY_KINDS)}", field="kind")
+        raise ValidationFailed(
+            N_("%(name)s must be one of %(allowed)s"),
+            field="kind",
+            name="kind",
+            allowed=", ".join(WARRANTY_KINDS),
+        )
     check_period(starts_on, ends_on)
     warranty = Warranty(
         kind=kind, starts_on=starts_on, ends_on=ends_on, terms=_text(terms, "terms", 10_000)
@@ -358,10 +390,13 @@ def do_create_contract(
     check_period(starts_on, ends_on)
     if status not in CONTRACT_STATUSES:
         raise ValidationFailed(
-            f"status must be one of {', '.join(CONTRACT_STATUSES)}", field="status"
+            N_("%(name)s must be one of %(allowed)s"),
+            field="status",
+            name="status",
+            allowed=", ".join(CONTRACT_STATUSES),
         )
     if response_hours is not None and not 1 <= response_hours <= 24 * 365:
-        raise ValidationFailed("response_hours must be 1 to 8760", field="response_hours")
+        raise ValidationFailed(N_("response_hours must be 1 to 8760"), field="response_hours")
     contract = ServiceContract(
         number=number_,
         customer_id=customer.id,
@@ -375,7 +410,9 @@ def do_create_contract(
         owned = session.get(OwnedProduct, owned_id)
         if owned is None or owned.customer_id != customer.id:
             raise ValidationFailed(
-                f"owned product {owned_id} is not one of customer {customer.id}'s",
+                N_("owned product %(id)s is not one of customer %(customer)s's"),
+                id=owned_id,
+                customer=customer.id,
                 field="owned_product_ids",
             )
         contract.items.append(ServiceContractItem(owned_product_id=owned.id))
@@ -399,7 +436,7 @@ def do_create_contract(
 def get_contract(session: Session, contract_id: int) -> ServiceContract:
     contract = session.get(ServiceContract, contract_id)
     if contract is None:
-        raise NotFound(f"service contract {contract_id} not found")
+        raise NotFound(N_("service contract %(id)s not found"), id=contract_id)
     return contract
 
 
@@ -419,14 +456,17 @@ def do_update_contract(
     for key, value in changes.items():
         if key == "status" and value not in CONTRACT_STATUSES:
             raise ValidationFailed(
-                f"status must be one of {', '.join(CONTRACT_STATUSES)}", field="status"
+                N_("%(name)s must be one of %(allowed)s"),
+                field="status",
+                name="status",
+                allowed=", ".join(CONTRACT_STATUSES),
             )
         if key == "coverage":
             value = _text(value, "coverage", 10_000, required=True)
         if key == "response_hours" and value is not None and not 1 <= value <= 24 * 365:
-            raise ValidationFailed("response_hours must be 1 to 8760", field="response_hours")
+            raise ValidationFailed(N_("response_hours must be 1 to 8760"), field="response_hours")
         if key not in ("status", "coverage", "response_hours", "starts_on", "ends_on"):
-            raise ValidationFailed(f"unknown field {key!r}", field=key)
+            raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
         old = getattr(contract, key)
         if old != value:
             before[key] = old.isoformat() if isinstance(old, dt.date) else old
@@ -556,18 +596,23 @@ def do_set_ticket_subject(
         owned = session.get(OwnedProduct, owned_product_id)
         if owned is None:
             raise ValidationFailed(
-                f"owned product {owned_product_id} does not exist", field="owned_product_id"
+                N_("owned product %(id)s does not exist"),
+                field="owned_product_id",
+                id=owned_product_id,
             )
         if ticket.customer_id is not None and owned.customer_id != ticket.customer_id:
             raise ValidationFailed(
-                f"owned product {owned_product_id} belongs to another customer",
+                N_("owned product %(id)s belongs to another customer"),
+                id=owned_product_id,
                 field="owned_product_id",
             )
         if sales_document_id is None:
             sales_document_id = owned.sales_document_id
     if sales_document_id is not None and session.get(SalesDocument, sales_document_id) is None:
         raise ValidationFailed(
-            f"sales document {sales_document_id} does not exist", field="sales_document_id"
+            N_("sales document %(id)s does not exist"),
+            field="sales_document_id",
+            id=sales_document_id,
         )
     row = session.get(TicketSubject, ticket.id)
     if owned_product_id is None and sales_document_id is None:
