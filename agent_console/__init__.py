@@ -14,7 +14,7 @@ bp = Blueprint(
     static_url_path="/console/static",
 )
 
-from agent_console import console_api, reports, settings, views, wallboard  # noqa: E402, F401
+from agent_console import console_api, planning, reports, settings, views, wallboard  # noqa: E402, F401
 
 
 def init_app(app: Flask) -> None:

@@ -113,6 +113,18 @@ class Database:
         if sess is not None and not external:
             sess.close()
 
+    def end_request_transaction(self) -> None:
+        """Commit what the request has done so far (signing in: a token's last use) and
+        end its transaction, before a view calls code that commits in sessions of its own
+        (intake, re-processing, delivery). On SQLite every write transaction begins
+        IMMEDIATE, so an open request transaction would hold the lock they wait for. A
+        later ``db.session`` starts a new unit of work, committed by ``commit_request``."""
+        sess: Session | None = g.get("_sb_session")
+        if sess is not None and not g.get("_sb_session_external", False):
+            sess.commit()
+            sess.close()
+            g.pop("_sb_session", None)
+
     def commit_request(self, response: Response) -> Response:
         """after_request hook: commit a successful request's unit of work, else roll back."""
         sess: Session | None = g.get("_sb_session")

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     """Register the threader, the send-e-mail port and the after-commit delivery hook."""
     global _subscribed
     from channels.email import models  # noqa: F401  (tables on the metadata)
+    from channels.email.admin import bp as admin_bp
     from channels.email.ingest import thread_email
     from channels.email.outbound import SmtpEmailSender, on_outbound_recorded
     from hub.events import subscribe
@@ -26,6 +27,7 @@ def init_app(app: Flask) -> None:
     from hub.ports import EMAIL_OUTBOUND_RECORDED, register_email_sender
 
     register_threader("email", thread_email)
+    app.register_blueprint(admin_bp)  # /admin/email: quarantine, mailboxes, undelivered mail
     register_email_sender(app, SmtpEmailSender())
     app.extensions.setdefault("switchboard.background", []).append(start_in_process)
     conf = app.extensions["switchboard.settings"]

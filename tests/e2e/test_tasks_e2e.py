@@ -1,0 +1,102 @@
+"""Planning in Chromium: an agent creates a task with a reminder two minutes ahead; the
+server's tick (run here with an explicit clock, as Celery beat or the serve thread would
+run it) delivers the reminder live; once the due time has passed the task is flagged
+overdue in the agent's day and appears, live, on the supervisor's overdue list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from crm_core.models import PlanningTask
+from hub.db import db
+from hub.tasks import run_tick
+from tests.e2e.conftest import LiveServer
+from tests.e2e.test_console_e2e import TIMEOUT, expect_text, login, shot
+from tests.factories import make_customer, make_user
+
+pytestmark = pytest.mark.browser
+
+
+def _setup(app: Any) -> dict[str, Any]:
+    with app.app_context(), db.transaction() as session:
+        agent = make_user(session, name="Agnieszka Agent")
+        boss = make_user(session, role="supervisor", name="Stefan Supervisor")
+        customer = make_customer(session, first_name="Anna", last_name="Kowalska")
+        return {"agent": agent.email, "boss": boss.email, "customer_id": customer.id}
+
+
+def _tick(app: Any, now: dt.datetime) -> dict[str, int]:
+    with app.app_context():
+        return run_tick(now=now)
+
+
+def test_task_reminder_live_then_overdue_for_the_supervisor(
+    browser: Any, live_server: LiveServer, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    facts = _setup(live_server.app)
+    boss_ctx = browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="UTC")
+    boss = boss_ctx.new_page()
+    login(boss, live_server, facts["boss"], "/console/calendar")
+    expect_text(boss.locator("#overdue-list"), "No overdue tasks.")
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="UTC")
+    page = ctx.new_page()
+    login(page, live_server, facts["agent"], "/console")
+    expect(page.locator("body")).to_have_attribute("data-connected", "1", timeout=TIMEOUT)
+    expect_text(page.locator("#today-list"), "Nothing planned for today.")
+
+    # Due four minutes from now, reminded two minutes before: the reminder is 2 min ahead.
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)).replace(second=0, microsecond=0)
+    page.click("#new-task")
+    dialog = page.locator("#task-dialog")
+    expect(dialog).to_be_visible(timeout=TIMEOUT)
+    page.fill("#task-title", "Call Anna about the <b>renewal</b>")
+    page.fill("#task-due", due.strftime("%Y-%m-%dT%H:%M"))
+    page.select_option("#task-reminder", "2")
+    page.select_option("#task-priority", "high")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/tasks") and r.status == 201):
+        page.click("#task-save")
+    expect(dialog).to_be_hidden(timeout=TIMEOUT)
+    line = page.locator("#today-list .task-line")
+    expect_text(line, "Call Anna about the <b>renewal</b>")  # text, never markup
+    with live_server.app.app_context():
+        task = db.session.scalars(select(PlanningTask)).one()
+        assert task.due_at == due and task.reminder_minutes == [2]
+        task_id = task.id
+    shot(page, artifacts, "tasks-01-created")
+
+    # The tick a minute later sends nothing; at the reminder time the card pops up live.
+    assert _tick(live_server.app, due - dt.timedelta(minutes=3))["reminders"] == 0
+    assert _tick(live_server.app, due - dt.timedelta(minutes=2))["reminders"] == 1
+    reminder = page.locator(f'#reminder-area .reminder[data-task-id="{task_id}"]')
+    expect_text(reminder, "Call Anna about the <b>renewal</b>")
+    expect_text(reminder, "Reminder")
+    assert _tick(live_server.app, due - dt.timedelta(minutes=1))["reminders"] == 0
+    expect(page.locator("#reminder-area .reminder")).to_have_count(1, timeout=TIMEOUT)
+    shot(page, artifacts, "tasks-02-reminder")
+
+    # The due time passes: overdue in the agent's day and on the supervisor's list, live.
+    assert _tick(live_server.app, due + dt.timedelta(seconds=30))["overdue_tasks"] == 1
+    expect(line.locator(".badge.overdue")).to_have_text("Overdue", timeout=TIMEOUT)
+    expect(page.locator("#overdue-badge")).to_be_visible(timeout=TIMEOUT)
+    boss_line = boss.locator(f'#overdue-list .task-line[data-task-id="{task_id}"]')
+    expect_text(boss_line, "Call Anna about the <b>renewal</b>")
+    expect_text(boss_line, "Agnieszka Agent")
+    expect(boss.locator("#overdue-count")).to_have_text("1", timeout=TIMEOUT)
+    shot(boss, artifacts, "tasks-03-supervisor-overdue")
+
+    # The agent marks it done from the reminder; it leaves the supervisor's list.
+    with page.expect_response(lambda r: f"/api/v1/tasks/{task_id}" in r.url and r.ok):
+        reminder.get_by_role("button", name="Mark done").click()
+    expect(page.locator("#today-list .task-line")).to_have_count(0, timeout=TIMEOUT)
+    boss.reload()
+    expect_text(boss.locator("#overdue-list"), "No overdue tasks.")
+    ctx.close()
+    boss_ctx.close()
