@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,17 +66,17 @@ class Period:
         if self.unit == "hour" and days > MAX_HOUR_DAYS:
             raise PeriodError(f"hourly reports cover at most {MAX_HOUR_DAYS} days")
 
-    @property
+    @cached_property
     def start(self) -> dt.datetime:
         """UTC instant at which the period starts (local midnight of ``first``)."""
         return local_midnight(self.first, self.tz)
 
-    @property
+    @cached_property
     def end(self) -> dt.datetime:
         """UTC instant at which the period ends (exclusive)."""
         return local_midnight(self.last + dt.timedelta(days=1), self.tz)
 
-    @property
+    @cached_property
     def slot_seconds(self) -> int:
         """3600 when every offset in the period is a whole hour, else 900."""
         t = self.start
