@@ -7,7 +7,9 @@ Downloads are always served as ``Content-Disposition: attachment`` with
 as a page of ours.
 
 Record rule: attachments of a customer are visible to every user (as the card is); those of
-a ticket, or of an interaction on a ticket, only to users who can see that ticket.
+a ticket (a complaint is a ticket), or of an interaction on a ticket, only to users who can
+see that ticket: the case's rights are inherited, and reading an attachment of a case the
+caller may not see answers 403 (lists leave such attachments out).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flask import Response, request, send_file
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
-from crm_core.errors import N_, NotFound, ValidationFailed
+from crm_core.errors import N_, NotFound, PermissionDenied, ValidationFailed
 from crm_core.models import Attachment, Interaction, Ticket, User
 from crm_core.services import blobs
 from crm_core.services.customers import get_customer
@@ -70,7 +72,7 @@ class AttachmentQuery(PageQuery):
     kind: Literal["file", "link"] | None = None
     category: Category | None = None
     q: SearchText | None = Field(
-        None, description="words that must all appear in the keywords or the file name"
+        None, description="words that must all appear in the keywords, category, file name or URL"
     )
 
 
@@ -262,6 +264,8 @@ def list_attachments(query: AttachmentQuery) -> AttachmentPage:
             or_(
                 Attachment.keywords.ilike(pattern, escape="\\"),
                 Attachment.filename.ilike(pattern, escape="\\"),
+                Attachment.url.ilike(pattern, escape="\\"),
+                Attachment.category.ilike(pattern, escape="\\"),
             )
         )
     stmt = stmt.order_by(Attachment.created_at.desc(), Attachment.id.desc())
@@ -281,6 +285,11 @@ def _visible(attachment_id: int) -> Attachment:
         )
     )
     if att is None:
+        if db.session.get(Attachment, attachment_id) is not None:
+            # The case's rights are the attachment's: it exists, on a case not theirs.
+            raise PermissionDenied(
+                N_("attachment %(id)s belongs to a case you may not see"), id=attachment_id
+            )
         raise NotFound(N_("attachment %(id)s not found"), id=attachment_id)
     return att
 

@@ -177,9 +177,10 @@ def test_links_search_and_record_rule(client: FlaskClient, session: Session) -> 
 
     assert ids("", super_h) == {link["id"], hidden["id"]}
     assert ids("", agent_h) == {link["id"]}
-    assert client.get(f"{API}/attachments/{hidden['id']}", headers=agent_h).status_code == 404
+    # The ticket's rights are its attachments': 403 for a case the agent may not see.
+    assert client.get(f"{API}/attachments/{hidden['id']}", headers=agent_h).status_code == 403
     assert (
-        client.get(f"{API}/attachments/{hidden['id']}/content", headers=agent_h).status_code == 404
+        client.get(f"{API}/attachments/{hidden['id']}/content", headers=agent_h).status_code == 403
     )
     assert ids("?category=contract", super_h) == {link["id"]}
     assert ids("?q=ANNEX signed", super_h) == {link["id"]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -405,3 +406,53 @@ def test_ticket_subject_must_be_the_customers_product(
     )
     assert cov["product"]["in_warranty"] is False
     assert cov["product"]["last_warranty_until"] == (TODAY - dt.timedelta(days=1)).isoformat()
+
+
+def test_complaint_attachments_inherit_the_cases_rights(client: FlaskClient, world: World) -> None:
+    _catalogue(client, world)
+    owned = _own(client, world, world.washer_id)
+    tid = _ok(
+        client.post(
+            f"{API}/complaints",
+            json={
+                "subject": "Drum scratched",
+                "customer_id": world.customer_id,
+                "reason": "damaged_in_transport",
+                "owned_product_id": owned["id"],
+                "team_id": world.team_id,
+            },
+            headers=world.agent,
+        ),
+        201,
+    )["ticket_id"]
+    link = _ok(
+        client.post(
+            f"{API}/tickets/{tid}/links",
+            json={
+                "url": "https://photos.example.org/drum-42",
+                "category": "photo",
+                "keywords": "drum scratch",
+            },
+            headers=world.agent,
+        ),
+        201,
+    )
+    upload = client.post(
+        f"{API}/tickets/{tid}/attachments",
+        data={"file": (io.BytesIO(b"delivery note"), "note.txt"), "category": "delivery"},
+        headers=world.agent,
+        content_type="multipart/form-data",
+    )
+    file = _ok(upload, 201)
+    found = _ok(client.get(f"{API}/attachments?q=photos.example", headers=world.agent))["items"]
+    assert [a["id"] for a in found] == [link["id"]]
+    found = _ok(client.get(f"{API}/attachments?q=delivery", headers=world.agent))["items"]
+    assert [a["id"] for a in found] == [file["id"]]
+    # An agent of another team may not see the complaint, so not its attachments either.
+    assert client.get(f"{API}/attachments/{link['id']}", headers=world.outsider).status_code == 403
+    r = client.get(f"{API}/attachments/{file['id']}/content", headers=world.outsider)
+    assert r.status_code == 403
+    assert _ok(client.get(f"{API}/attachments?q=drum", headers=world.outsider))["items"] == []
+    assert client.get(f"{API}/attachments/{file['id']}/content", headers=world.agent).data == (
+        b"delivery note"
+    )
