@@ -80,8 +80,14 @@ def safe_cell(value: Any) -> Any:
 def index() -> Any:
     surveys = list(db.session.scalars(select(CampaignSurvey).order_by(CampaignSurvey.name)))
     versions = {s.id: current_version(db.session, s.id) for s in surveys}
+    raw = request.args.get("customer_id", "")
+    customer = db.session.get(Customer, int(raw)) if raw.isdigit() else None
     return render_template(
-        "surveys/list.html", surveys=surveys, versions=versions, slug_for=slug_for
+        "surveys/list.html",
+        surveys=surveys,
+        versions=versions,
+        slug_for=slug_for,
+        customer=customer,
     )
 
 

@@ -1027,6 +1027,7 @@ def customer_responses(
                 "answers": [
                     {
                         "key": key,
+                        "type": by_key[key]["type"] if key in by_key else "text",
                         "question": by_key[key]["text"] if key in by_key else key,
                         "value": display_value(by_key.get(key), value),
                     }

@@ -611,9 +611,20 @@
         h("ul", { class: "list" }, ...c.relations.map((r) => h("li", null, r.label, ": ",
           h("button", { type: "button", class: "linklike", onclick: () => showCustomer(r.customer_id) }, r.customer_name))))));
     }
+    const surveys = (c.sections && c.sections.surveys) || [];
+    if (surveys.length) {
+      sections.push(h("section", { class: "card-surveys" }, h("h3", null, t("surveys")),
+        ...surveys.map((sr) => h("div", { class: "survey-response", dataset: { responseId: sr.response_id } },
+          h("p", null, h("strong", null, sr.survey), " ",
+            h("time", { datetime: sr.started_at }, when(sr.started_at)),
+            sr.completed ? null : h("span", { class: "pill" }, t("survey_unfinished"))),
+          h("dl", { class: "fields" }, ...sr.answers.map((a) => [h("dt", null, a.question),
+            h("dd", null, a.type === "yes_no" ? t(a.value === "yes" ? "yes" : "no") : a.value)]))))));
+    }
     sections.push(h("div", { class: "card-actions" },
       h("button", { type: "button", class: "secondary", onclick: () => renderEdit(c) }, t("edit")),
-      h("button", { type: "button", class: "secondary", onclick: () => { showTab("history"); loadHistory(c.id); } }, t("history"))));
+      h("button", { type: "button", class: "secondary", onclick: () => { showTab("history"); loadHistory(c.id); } }, t("history")),
+      h("a", { class: "button secondary", href: "/campaigns/surveys?customer_id=" + encodeURIComponent(c.id), target: "_blank", rel: "noopener" }, t("run_survey"))));
     if (cardArea.dataset.view !== "card:" + c.id) cardArea.closest(".col").scrollTop = 0;
     cardArea.dataset.view = "card:" + c.id;
     replace(cardArea, h("article", { class: "card-view", "aria-labelledby": "card-name", dataset: { customerId: c.id } }, ...sections));

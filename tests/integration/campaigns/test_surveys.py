@@ -194,9 +194,13 @@ def test_one_survey_answered_in_console_ivr_and_web_form_lands_in_one_result(
     card = customer_card(ctx, anna_id)
     section = card["sections"]["surveys"]
     assert section[0]["survey"] == "NPS" and section[0]["channel"] == "console"
-    assert {"key": "plan", "question": "Which plan do you have?", "value": "Plus"} in section[0][
-        "answers"
-    ]
+    plan = {
+        "key": "plan",
+        "type": "single_choice",
+        "question": "Which plan do you have?",
+        "value": "Plus",
+    }
+    assert plan in section[0]["answers"]
 
 
 @pytest.fixture
