@@ -403,3 +403,81 @@ def test_search_and_edit_a_card(browser: Any, live_server: LiveServer, artifacts
     expect_text(page.locator("#card-area .card-org"), "Acme Sp. z o.o.")
     shot(page, artifacts, "16-card-after-edit")
     ctx.close()
+
+
+HOSTILE_HTML = """\
+<p onclick="top.document.title='pwned-onclick'">Hi <b>there</b>, my router reboots.</p>
+<script>top.document.title='pwned-script'; alert('script')</script>
+<img src="x" onerror="top.document.title='pwned-onerror'; alert('onerror')">
+<a id="js-link" href="javascript:top.document.title='pwned-link'">click me</a>
+<img src="http://tracker.invalid/pixel.gif" alt="">
+<div style="background:url(http://tracker.invalid/bg.png); width: expression(alert(3))">styled</div>
+<svg onload="alert('svg')"><circle r="1"/></svg>
+<iframe src="http://evil.invalid/"></iframe>
+<form action="http://evil.invalid/"><input name="x"><button>Send</button></form>
+<meta http-equiv="refresh" content="0;url=http://evil.invalid/">
+"""
+
+
+def test_hostile_email_html_is_shown_not_run(
+    browser: Any, live_server: LiveServer, artifacts: Path
+) -> None:
+    """A customer's HTML e-mail with scripts, handlers, javascript: links, remote images
+    and frames goes through the real e-mail pipeline; the console shows its text, runs
+    none of it and fetches nothing from outside."""
+    from email.message import EmailMessage
+
+    from playwright.sync_api import expect
+
+    from channels.email.ingest import Envelope, ingest
+    from crm_core.models import Ticket
+
+    facts = setup_centre(live_server.app)
+    mail = EmailMessage()
+    mail["From"] = "Anna Kowalska <anna.kowalska@example.org>"
+    mail["To"] = "support@example.test"
+    mail["Subject"] = "Router keeps rebooting"
+    mail["Message-ID"] = "<hostile-1@example.org>"
+    mail.set_content("Hi there, my router reboots.")
+    mail.add_alternative(HOSTILE_HTML, subtype="html")
+    with live_server.app.app_context():
+        result = ingest(
+            mail.as_bytes(),
+            Envelope(
+                source="smtp:test",
+                mail_from="anna.kowalska@example.org",
+                rcpt_tos=("support@example.test",),
+            ),
+        )
+        assert result.ticket_id is not None, result
+    with live_server.app.app_context(), db.transaction() as session:
+        ticket = session.get(Ticket, result.ticket_id)
+        assert ticket is not None
+        ticket.assignee_id = facts["agent_id"]
+
+    dialogs: list[str] = []
+    outside: list[str] = []
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(live_server.url) else None,
+    )
+    page = ctx.new_page()
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(page, live_server, facts["agent_email"], "/console")
+    title = page.title()
+    page.click("#tab-tickets")
+    expect_text(page.locator("#ticket-area"), "Router keeps rebooting")
+    page.click("#ticket-area button.linklike")
+    mail_frame = page.frame_locator("#ticket-area iframe.mailframe")
+    expect(mail_frame.locator("body")).to_contain_text("my router reboots", timeout=TIMEOUT)
+    # Clicking the paragraph with the handler and the javascript: link does nothing.
+    mail_frame.locator("p").first.click()
+    if mail_frame.locator("#js-link").count():
+        mail_frame.locator("#js-link").click()
+    shot(page, artifacts, "15-hostile-email")
+    assert page.title() == title
+    assert not page.title().startswith("pwned")
+    assert dialogs == []
+    assert [u for u in outside if not u.startswith(("data:", "about:"))] == []
+    ctx.close()
