@@ -146,6 +146,17 @@ class Proc:
             print(f"--- {self.name} ---\n{self.output[-4000:]}", file=sys.stderr)
 
 
+def stop_all(procs: Any) -> None:
+    """SIGTERM to every process at once, then wait for each (graceful stops overlap)."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.popen.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.terminate()
+        proc.report()
+
+
 def base_env(database_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "CELERY_"))}
     env.update(
