@@ -83,5 +83,24 @@ def test_supervisor_drills_into_a_bar_and_exports_xlsx(
         ws = load_workbook(path).active
         assert ws is not None and ws.max_row == 1 + 7
         assert ws.cell(row=1, column=2).value == "Kontakty"
+
+        # Save it as a rolling report; it is listed and opens again.
+        page.click(".rp-save summary")
+        page.fill("#s-name", "Tydzień kontaktów")
+        with page.expect_response(
+            lambda r: r.url.endswith("/reports/api/saved") and r.request.method == "POST",
+            timeout=TIMEOUT,
+        ) as saved:
+            page.click("#save-form button[type=submit]")
+        assert saved.value.status == 201
+        item = page.locator("#saved li", has_text="Tydzień kontaktów")
+        expect(item).to_be_visible(timeout=TIMEOUT)
+        page.select_option("#f-metric", "abandoned")
+        with page.expect_response(
+            lambda r: "/reports/api/run/contact_centre" in r.url and "metric=contacts" in r.url,
+            timeout=TIMEOUT,
+        ):
+            item.locator("button").first.click()
+        expect(page.locator("#f-metric")).to_have_value("contacts")
     finally:
         page.close()
