@@ -9,6 +9,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the campaign screens and tasks."""
+    from campaigns.core import init_core
+
+    init_core(app)
     _init_scripts_and_surveys(app)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.models import Callback, Campaign, Disposition, DncEntry, Lead, LeadAttempt
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.services import audit
 
 # Outcomes that end an attempt without an agent, and reschedule the lead.
@@ -145,7 +145,7 @@ def schedule_callback(
     """A callback at ``local_time`` (naive, the callee's wall clock) in ``timezone``; for
     ``personal_agent_id`` or anyone on the campaign (None). Stored as UTC."""
     if local_time.tzinfo is not None:
-        raise ValidationFailed("give the callee's local date and time", field="due_at")
+        raise ValidationFailed(N_("give the callee's local date and time"), field="due_at")
     zone = callee_zone(timezone)
     due = local_time.replace(tzinfo=zone).astimezone(dt.UTC)
     for row in session.scalars(
@@ -226,7 +226,7 @@ def record_disposition(
         lead.next_attempt_at = None
     elif disposition.is_callback:
         if callback_local_time is None:
-            raise ValidationFailed("a callback needs a date and time", field="callback_at")
+            raise ValidationFailed(N_("a callback needs a date and time"), field="callback_at")
         schedule_callback(
             session,
             lead,

@@ -19,7 +19,7 @@ from campaigns.models import (
     Disposition,
     Lead,
 )
-from crm_core.errors import InvalidTransition, NotFound, ValidationFailed
+from crm_core.errors import N_, InvalidTransition, NotFound, ValidationFailed
 from crm_core.models import ContactPoint, Customer, Team, User, team_members
 from crm_core.services import audit
 from crm_core.services.segments import segment_stmt
@@ -33,16 +33,16 @@ STATUS_TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 # The dispositions every new campaign starts with (the supervisor may change them).
 DEFAULT_DISPOSITIONS: tuple[dict[str, Any], ...] = (
-    {"code": "sale", "label": "Sale", "is_final": True, "is_success": True, "hotkey": "1"},
-    {"code": "not_interested", "label": "Not interested", "is_final": True, "hotkey": "2"},
-    {"code": "callback", "label": "Call back", "is_callback": True, "hotkey": "3"},
-    {"code": "wrong_number", "label": "Wrong number", "is_final": True, "hotkey": "4"},
-    {"code": "no_answer", "label": "No answer", "hotkey": "5"},
-    {"code": "busy", "label": "Busy", "retry_after_minutes": 15, "hotkey": "6"},
-    {"code": "voicemail", "label": "Voicemail", "hotkey": "7"},
+    {"code": "sale", "label": N_("Sale"), "is_final": True, "is_success": True, "hotkey": "1"},
+    {"code": "not_interested", "label": N_("Not interested"), "is_final": True, "hotkey": "2"},
+    {"code": "callback", "label": N_("Call back"), "is_callback": True, "hotkey": "3"},
+    {"code": "wrong_number", "label": N_("Wrong number"), "is_final": True, "hotkey": "4"},
+    {"code": "no_answer", "label": N_("No answer"), "hotkey": "5"},
+    {"code": "busy", "label": N_("Busy"), "retry_after_minutes": 15, "hotkey": "6"},
+    {"code": "voicemail", "label": N_("Voicemail"), "hotkey": "7"},
     {
         "code": "do_not_call",
-        "label": "Do not call",
+        "label": N_("Do not call"),
         "is_final": True,
         "is_dnc": True,
         "hotkey": "8",
@@ -96,12 +96,12 @@ def normalize_caller_id(value: str | None) -> str | None:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         raise ValidationFailed(
-            "the caller ID must be a number in E.164 (+48221234567)", field="caller_id"
+            N_("the caller ID must be a number in E.164 (+48221234567)"), field="caller_id"
         ) from None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(number) or e164 != value:
         raise ValidationFailed(
-            "the caller ID must be a number in E.164 (+48221234567)", field="caller_id"
+            N_("the caller ID must be a number in E.164 (+48221234567)"), field="caller_id"
         )
     return e164
 
@@ -116,7 +116,7 @@ def _apply(campaign: Campaign, fields: dict[str, Any]) -> None:
             days = sorted(set(value))
             if not days or any(d not in range(1, 8) for d in days):
                 raise ValidationFailed(
-                    "calling days are ISO weekdays 1 (Monday) to 7 (Sunday)", field=name
+                    N_("calling days are ISO weekdays 1 (Monday) to 7 (Sunday)"), field=name
                 )
             value = days
         setattr(campaign, name, value)
@@ -125,11 +125,13 @@ def _apply(campaign: Campaign, fields: dict[str, Any]) -> None:
         and campaign.window_end
         and campaign.window_start >= campaign.window_end
     ):
-        raise ValidationFailed("the calling window must end after it starts", field="window_end")
+        raise ValidationFailed(
+            N_("the calling window must end after it starts"), field="window_end"
+        )
     if campaign.start_date and campaign.end_date and campaign.start_date > campaign.end_date:
-        raise ValidationFailed("the end date is before the start date", field="end_date")
+        raise ValidationFailed(N_("the end date is before the start date"), field="end_date")
     if campaign.max_attempts is not None and campaign.max_attempts < 1:
-        raise ValidationFailed("at least one attempt", field="max_attempts")
+        raise ValidationFailed(N_("at least one attempt"), field="max_attempts")
 
 
 def do_create_campaign(
@@ -142,7 +144,7 @@ def do_create_campaign(
     """A new campaign in ``draft``, with the default window (08:00-21:00) and the default
     dispositions unless given."""
     if not (fields.get("name") or "").strip():
-        raise ValidationFailed("a campaign needs a name", field="name")
+        raise ValidationFailed(N_("a campaign needs a name"), field="name")
     campaign = Campaign(
         status="draft",
         dialer_mode="preview",
@@ -175,14 +177,15 @@ def do_update_campaign(
     session: Session, campaign: Campaign, *, fields: dict[str, Any], user_id: int | None = None
 ) -> Campaign:
     if campaign.status == "finished":
-        raise InvalidTransition("a finished campaign cannot be changed")
+        raise InvalidTransition(N_("a finished campaign cannot be changed"))
     before = snapshot(campaign)
     _apply(campaign, fields)
     if campaign.status == "active":
         missing = start_blockers(session, campaign)
         if missing:
             raise ValidationFailed(
-                "an active campaign needs " + ", ".join(missing),
+                N_("an active campaign needs: %(missing)s"),
+                missing=", ".join(missing),
                 field=missing[0],
                 detail=[{"field": m, "message": f"{m} is missing"} for m in missing],
             )
@@ -239,7 +242,8 @@ def do_set_status(
         missing = start_blockers(session, campaign)
         if missing:
             raise ValidationFailed(
-                "the campaign cannot start without: " + ", ".join(missing),
+                N_("the campaign cannot start without: %(missing)s"),
+                missing=", ".join(missing),
                 field=missing[0],
                 detail=[{"field": m, "message": f"{m} is missing"} for m in missing],
             )
@@ -288,7 +292,7 @@ def do_set_agents(
     for tid in dict.fromkeys(team_ids):
         campaign.agents.append(CampaignAgent(team_id=tid))
     if campaign.status == "active" and not agent_ids(session, campaign):
-        raise ValidationFailed("an active campaign needs at least one agent", field="agents")
+        raise ValidationFailed(N_("an active campaign needs at least one agent"), field="agents")
     session.flush()
     audit.record(
         session,
@@ -304,7 +308,7 @@ def do_set_agents(
 def _disposition(data: dict[str, Any], position: int) -> Disposition:
     code = str(data.get("code") or "").strip()
     if not code:
-        raise ValidationFailed("a disposition needs a code", field="dispositions")
+        raise ValidationFailed(N_("a disposition needs a code"), field="dispositions")
     return Disposition(
         code=code,
         label=str(data.get("label") or code),
@@ -328,12 +332,14 @@ def do_set_dispositions(
     """Replace the disposition set (codes and hotkeys unique within the campaign)."""
     codes = [str(i.get("code") or "") for i in items]
     if len(set(codes)) != len(codes):
-        raise ValidationFailed("disposition codes must be unique", field="dispositions")
+        raise ValidationFailed(N_("disposition codes must be unique"), field="dispositions")
     keys = [i.get("hotkey") for i in items if i.get("hotkey")]
     if len(set(keys)) != len(keys):
-        raise ValidationFailed("hotkeys must be unique", field="dispositions")
+        raise ValidationFailed(N_("hotkeys must be unique"), field="dispositions")
     if not items:
-        raise ValidationFailed("a campaign needs at least one disposition", field="dispositions")
+        raise ValidationFailed(
+            N_("a campaign needs at least one disposition"), field="dispositions"
+        )
     campaign.dispositions.clear()
     session.flush()
     for i, item in enumerate(items):
@@ -361,12 +367,14 @@ def do_set_window_rules(
         region = str(rule.get("region") or "").upper()
         if len(region) != 2 or region in seen:
             raise ValidationFailed(
-                "each rule needs a distinct two-letter region", field=f"rules.{i}"
+                N_("each rule needs a distinct two-letter region"), field=f"rules.{i}"
             )
         seen.add(region)
         start, end = rule["start"], rule["end"]
         if start >= end:
-            raise ValidationFailed("the window must end after it starts", field=f"rules.{i}.end")
+            raise ValidationFailed(
+                N_("the window must end after it starts"), field=f"rules.{i}.end"
+            )
         campaign.window_rules.append(
             CampaignWindowRule(region=region, start=start, end=end, weekdays=rule.get("weekdays"))
         )
@@ -389,7 +397,7 @@ def do_create_list(
     user_id: int | None = None,
 ) -> CampaignList:
     if not name.strip():
-        raise ValidationFailed("a list needs a name", field="name")
+        raise ValidationFailed(N_("a list needs a name"), field="name")
     row = CampaignList(
         campaign_id=campaign.id,
         name=name.strip(),

@@ -17,6 +17,7 @@ event                  payload                                      rooms
 ``queue_stats``        ``{"queues": [hub.routing.queue_stats…]}``   ``queue:<id>``,
                                                                     ``supervisors``
 ``sla_breach``         the ``sla.breached`` event data              ``supervisors``
+``campaign_import``    ``campaigns.imports.progress`` (per batch)   ``supervisors``
 ``reminder``           :func:`reminder_payload`                     ``agent:<id>``
 ``task_overdue``       ``{"task_id", "title", "due_at", …}``        ``agent:<id>``,
                                                                     ``supervisors``
@@ -486,3 +487,12 @@ def broadcast_queue_stats() -> int:
             emit_to_room("queue_stats", {"queues": [item]}, queue_room(item["queue_id"]))
         emit_to_room("queue_stats", {"queues": stats}, SUPERVISORS)
     return len(stats)
+
+
+def emit_campaign_import(data: dict[str, Any]) -> None:
+    """Progress of a campaign list import (``campaigns.imports.progress``) to the
+    supervisors' room as ``campaign_import``; sent by the import task after each committed
+    batch. Needs an app context; does nothing before Socket.IO is set up."""
+    if not has_app_context() or "switchboard.socketio" not in current_app.extensions:
+        return
+    emit_to_room("campaign_import", data, SUPERVISORS)
