@@ -27,7 +27,13 @@ from crm_core.services.interactions import do_link_customer, do_set_disposition,
 from crm_core.services.phones import format_phone
 from crm_core.services.search import search_customers
 from hub.auth import current
-from hub.cards import customer_card, interaction_line, ticket_line, unknown_caller_card
+from hub.cards import (
+    customer_card,
+    interaction_extra,
+    interaction_line,
+    ticket_line,
+    unknown_caller_card,
+)
 from hub.db import db
 from hub.replies import do_send_reply, reply_recipient
 from hub.sanitize import safe_email_html
@@ -304,6 +310,7 @@ def _interaction_detail(interaction: Interaction) -> dict[str, Any]:
                 {**interaction_line(n, _region()), "body_text": n.body_text, "author": _author(n)}
                 for n in notes
             ],
+            "extra": interaction_extra(db.session, interaction),
         }
     )
     return detail
@@ -467,6 +474,7 @@ def _ticket_detail(ticket: Ticket) -> dict[str, Any]:
                 "body_html": safe_email_html(item.body_html),
                 "author": _author(item),
                 "attachments": files.get(item.id, []),
+                "extra": interaction_extra(db.session, item),
             }
         )
         thread.append(line)

@@ -55,6 +55,24 @@ def register_card_section(name: str, builder: CardSection) -> None:
     _sections[name] = builder
 
 
+# What a channel adds to an interaction's detail in the console (the fax channel: its
+# rendered pages). hub imports no channel; each registers its builder: channel -> builder.
+InteractionExtra = Callable[[Session, Interaction], dict[str, Any] | None]
+_extras: dict[str, InteractionExtra] = {}
+
+
+def register_interaction_extra(channel: str, builder: InteractionExtra) -> None:
+    """Add ``detail["extra"] = builder(session, interaction)`` to the console's detail of
+    every ``channel`` interaction (JSON types only; read only; None adds nothing)."""
+    _extras[channel] = builder
+
+
+def interaction_extra(session: Session, interaction: Interaction) -> dict[str, Any] | None:
+    """The channel's own additions to an interaction's detail, if it registered any."""
+    builder = _extras.get(interaction.channel)
+    return builder(session, interaction) if builder is not None else None
+
+
 def _region(region: str | None) -> str | None:
     if region is not None:
         return region

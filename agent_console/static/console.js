@@ -425,7 +425,9 @@
     h("button", { type: "submit" }, t("add_note")));
 
     let body = null;
-    if (d.body_html) {
+    if (d.extra && d.extra.fax) {
+      body = faxPages(d.extra.fax);
+    } else if (d.body_html) {
       body = sandboxedHtml(d.body_html);
     } else if (d.body_text) {
       body = h("pre", { class: "body" }, d.body_text);
@@ -510,6 +512,24 @@
   }
 
   /** Sanitised (server-side, nh3) HTML in a sandboxed frame: no scripts, no same origin. */
+  /** A fax's pages (annotations drawn on them) as a strip of page images; each opens the
+   * annotator, where stamps, highlights and comments are added. */
+  function faxPages(fax) {
+    const total = fax.pages.length;
+    const links = h("p", { class: "fax-links" },
+      h("a", { href: fax.viewer_url, target: "_blank", rel: "noopener" }, t("fax_open")),
+      fax.original_url ? " · " : null,
+      fax.original_url ? h("a", { href: fax.original_url, target: "_blank", rel: "noopener" }, t("fax_original")) : null);
+    let note = null;
+    if (fax.status === "fetching" || fax.status === "queued") note = h("p", { class: "muted" }, t("fax_fetching"));
+    else if (fax.status === "corrupt") note = h("p", { class: "error" }, t("fax_unreadable", { error: fax.error || "" }));
+    return h("section", { class: "fax", "aria-label": t("fax_pages") }, note, links,
+      total ? h("ol", { class: "fax-pages" }, ...fax.pages.map((src, i) => h("li", null,
+        h("a", { href: fax.viewer_url + "#page-" + (i + 1), target: "_blank", rel: "noopener" },
+          h("img", { src, loading: "lazy", alt: t("fax_page", { n: i + 1, total }) })),
+        h("span", { class: "muted" }, t("fax_page", { n: i + 1, total }))))) : null);
+  }
+
   function sandboxedHtml(html) {
     const frame = h("iframe", { class: "mailframe", sandbox: "", referrerpolicy: "no-referrer",
       title: t("thread") });
@@ -952,7 +972,8 @@
         m.author || m.from_display || "", m.to ? " \u2192 " + m.to : "", " · ",
         h("time", { datetime: m.at }, when(m.at))),
       m.subject ? h("p", { class: "msg-subject" }, m.subject) : null,
-      m.body_html ? sandboxedHtml(m.body_html) : quoted(m.body_text || m.summary || ""),
+      m.extra && m.extra.fax ? faxPages(m.extra.fax)
+        : m.body_html ? sandboxedHtml(m.body_html) : quoted(m.body_text || m.summary || ""),
       m.attachments && m.attachments.length ? h("ul", { class: "attachments", "aria-label": t("attachments") },
         ...m.attachments.map((a) => h("li", null, h("a", { href: a.url, download: a.filename }, a.filename),
           h("span", { class: "muted" }, " " + [a.content_type, a.size ? fileSize(a.size) : ""].filter(Boolean).join(", "))))) : null)));

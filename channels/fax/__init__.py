@@ -28,8 +28,14 @@ def init_app(app: Flask) -> None:
     """Register the webhooks, console pages, the intake threader, the send-fax port (when a
     provider is configured) and the after-commit listeners."""
     from channels.fax import models  # noqa: F401  (the tables, for the metadata)
-    from channels.fax.service import ProviderFaxSender, configured_provider, thread_fax
+    from channels.fax.service import (
+        ProviderFaxSender,
+        configured_provider,
+        console_extra,
+        thread_fax,
+    )
     from channels.fax.views import bp, webhooks
+    from hub.cards import register_interaction_extra
     from hub.intake import register_threader
     from hub.ports import register_fax_sender
 
@@ -48,6 +54,7 @@ def init_app(app: Flask) -> None:
         register_fax_sender(app, ProviderFaxSender())
     app.extensions["switchboard.fax_provider"] = provider
     register_threader("fax", thread_fax)
+    register_interaction_extra("fax", console_extra)  # the pages in the console
     app.register_blueprint(webhooks)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")

@@ -12,7 +12,7 @@ import hashlib
 import logging
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,6 +96,28 @@ def thread_fax(session: Session, event: InboundEvent, interaction: Interaction) 
 
 def document_for_interaction(session: Session, interaction_id: int) -> FaxDocument | None:
     return session.scalar(select(FaxDocument).where(FaxDocument.interaction_id == interaction_id))
+
+
+def console_extra(session: Session, interaction: Interaction) -> dict[str, Any] | None:
+    """What the console shows of a fax interaction: its pages (with annotations drawn on
+    them) and links to the annotator and the original (``hub.cards`` interaction extra)."""
+    doc = document_for_interaction(session, interaction.id)
+    if doc is None:
+        return None
+    total = len(doc.page_images or [])
+    return {
+        "fax": {
+            "document_id": doc.id,
+            "status": doc.status,
+            "error": doc.error,
+            "pages": [
+                url_for("fax.page_png", document_id=doc.id, page=n, annotated=1)
+                for n in range(1, total + 1)
+            ],
+            "viewer_url": url_for("fax.document", document_id=doc.id),
+            "original_url": url_for("fax.original", document_id=doc.id) if doc.sha256 else None,
+        }
+    }
 
 
 def get_document(session: Session, document_id: int) -> FaxDocument:

@@ -1,5 +1,6 @@
-"""In Chromium, with CSRF on as in production: an agent opens a received fax, sees its
-pages, stamps one, hides and shows the layer, removes the stamp; an admin defines a form."""
+"""In Chromium, with CSRF on as in production: a received fax is offered to an agent, whose
+console shows its pages; the agent opens it, stamps a page, hides and shows the layer,
+removes the stamp; an admin defines a form."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from werkzeug.serving import make_server
 from channels.fax.models import FaxAnnotation, FaxDocument
 from channels.fax.service import receive_emailed_fax
 from hub.db import db
+from hub.routing import do_add_queue_member, do_create_queue
 from tests.conftest import _empty_tables, make_test_app
 from tests.e2e.conftest import LiveServer
-from tests.e2e.test_console_e2e import TIMEOUT, login, shot
+from tests.e2e.test_console_e2e import TIMEOUT, go_available, login, shot
 from tests.factories import make_user
 from tests.integration.fax.conftest import make_pdf
 
@@ -52,11 +54,19 @@ def test_agent_stamps_a_fax_and_admin_defines_a_form(
 
     app = fax_server.app
     pdf = make_pdf(2)
+    with app.app_context(), db.transaction() as session:
+        agent = make_user(session, name="Fax Agent")
+        admin = make_user(session, role="admin", name="Form Admin")
+        agent_email, admin_email = agent.email, admin.email
+        queue = do_create_queue(session, name="Orders", channels=["fax"], offer_timeout_seconds=600)
+        do_add_queue_member(session, queue, agent)
+
+    # The agent is available in the fax queue: the fax is offered, accepted, and its pages
+    # are in the console, each opening the annotator.
+    console_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    console = console_ctx.new_page()
+    go_available(console, fax_server, agent_email)
     with app.app_context():
-        with db.transaction() as session:
-            agent = make_user(session, name="Fax Agent")
-            admin = make_user(session, role="admin", name="Form Admin")
-            agent_email, admin_email = agent.email, admin.email
         interaction = receive_emailed_fax(
             to_address="fax@switchboard.localhost",
             from_address="+48221234567@fax.example.net",
@@ -67,6 +77,19 @@ def test_agent_stamps_a_fax_and_admin_defines_a_form(
         assert interaction is not None
         doc_id = db.session.query(FaxDocument.id).scalar()
         db.session.rollback()
+    expect(console.locator("#offer-box .offer")).to_be_visible(timeout=TIMEOUT)
+    console.click("#offer-box button.accept")
+    pages = console.locator(".fax-pages img")
+    expect(pages).to_have_count(2, timeout=TIMEOUT)
+    console.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=pages.first.element_handle()
+    )
+    expect(console.locator(".fax-pages")).to_contain_text("Page 1 of 2")
+    assert console.locator(".fax-links a").first.get_attribute("href") == (
+        f"/fax/documents/{doc_id}"
+    )
+    shot(console, artifacts, "fax-00-in-the-console")
+    console_ctx.close()
 
     ctx = browser.new_context(viewport={"width": 1280, "height": 720})
     page = ctx.new_page()
