@@ -26,6 +26,7 @@ from hub.auth import current, require_role
 from hub.cards import unknown_caller_card
 from hub.db import db
 from hub.models import Queue, QueueEntry, SlaClock
+from hub.planning import overdue_count
 from hub.routing import agent_board, do_assign_interaction, queue_stats
 
 
@@ -132,6 +133,7 @@ def api_wallboard() -> Any:
         waiting=waiting,
         volume=volume_by_hour(session, tz=tz, now=now),
         sla_breaches_today=int(breaches or 0),
+        overdue_tasks=overdue_count(session, now=now),
         as_of=now.isoformat(),
     )
 

@@ -35,6 +35,7 @@
       renderChart();
       const breaches = document.getElementById("breaches");
       breaches.textContent = "· " + w("breaches", { n: data.sla_breaches_today });
+      document.getElementById("overdue-tasks").textContent = "· " + w("overdue", { n: data.overdue_tasks ?? 0 });
       asOf.textContent = w("as_of", { time: when(data.as_of) });
     } catch (err) { showError(err); }
   }
@@ -255,6 +256,7 @@
     agent_state: (msg) => { if (fresh(msg)) { applyAgentState(msg); reloadSoon(); } },
     interaction_updated: (msg) => { if (fresh(msg)) reloadSoon(); },
     sla_breach: (msg) => { if (fresh(msg)) reloadSoon(); },
+    task_overdue: (msg) => { if (fresh(msg)) reloadSoon(); },
     error: (msg) => toast((msg && (msg.message || msg.error)) || "error", "error"),
   });
 

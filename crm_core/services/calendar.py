@@ -16,7 +16,7 @@ from dateutil.rrule import rrule, rrulestr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import PlanningResource, PlanningTask, ResourceBooking
 from crm_core.models.planning import RESOURCE_KINDS
 from crm_core.services import audit
@@ -31,13 +31,15 @@ def get_zone(name: str | None, *, field: str = "timezone") -> ZoneInfo:
     """The IANA zone ``name``; 422 naming the field for anything the tz database lacks."""
     if not name or not isinstance(name, str) or len(name) > 64:
         raise ValidationFailed(
-            f"{field} must be an IANA time zone such as Europe/Warsaw", field=field
+            N_("%(name)s must be an IANA time zone such as Europe/Warsaw"), field=field, name=field
         )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationFailed(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Warsaw", field=field
+            N_("unknown time zone %(zone)s: use an IANA name such as Europe/Warsaw"),
+            field=field,
+            zone=repr(name),
         ) from None
 
 
@@ -50,9 +52,10 @@ def local_to_utc(value: dt.datetime, zone: ZoneInfo, *, field: str) -> dt.dateti
     back = aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None)
     if back != value:
         raise ValidationFailed(
-            f"{value.isoformat(timespec='minutes')} does not exist in {zone.key} "
-            "(the clocks skip it)",
+            N_("%(time)s does not exist in %(zone)s (the clocks skip it)"),
             field=field,
+            time=value.isoformat(timespec="minutes"),
+            zone=zone.key,
         )
     return aware.astimezone(dt.UTC)
 
@@ -77,26 +80,30 @@ def parse_rule(text: str, start: dt.datetime, zone: ZoneInfo, *, field: str = "r
     rule_text = _clean_rule(text)
     if not rule_text.upper().startswith("FREQ=") and ";FREQ=" not in rule_text.upper():
         raise ValidationFailed(
-            "invalid recurrence rule: it needs FREQ (e.g. FREQ=WEEKLY;BYDAY=MO)", field=field
+            N_("invalid recurrence rule: it needs FREQ (e.g. FREQ=WEEKLY;BYDAY=MO)"), field=field
         )
     if any(c in rule_text for c in "\r\n:"):
         raise ValidationFailed(
-            "invalid recurrence rule: give the RRULE value only, one line, no DTSTART",
+            N_("invalid recurrence rule: give the RRULE value only, one line, no DTSTART"),
             field=field,
         )
     local_start = start.astimezone(zone)
     try:
         parsed = rrulestr(rule_text, dtstart=local_start)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise ValidationFailed(f"invalid recurrence rule: {exc}", field=field) from None
+        raise ValidationFailed(
+            N_("invalid recurrence rule: %(reason)s"), field=field, reason=str(exc)
+        ) from None
     if not isinstance(parsed, rrule):
         raise ValidationFailed("invalid recurrence rule: one RRULE only", field=field)
     try:
         first = next(iter(parsed), None)
     except (ValueError, OverflowError) as exc:
-        raise ValidationFailed(f"invalid recurrence rule: {exc}", field=field) from None
+        raise ValidationFailed(
+            N_("invalid recurrence rule: %(reason)s"), field=field, reason=str(exc)
+        ) from None
     if first is None:
-        raise ValidationFailed("the recurrence rule has no occurrence", field=field)
+        raise ValidationFailed(N_("the recurrence rule has no occurrence"), field=field)
     return parsed
 
 
@@ -150,9 +157,9 @@ def next_occurrence(
 
 def check_window(start: dt.datetime, end: dt.datetime) -> None:
     if end <= start:
-        raise ValidationFailed("the end of the view must come after its start", field="end")
+        raise ValidationFailed(N_("the end of the view must come after its start"), field="end")
     if end - start > MAX_WINDOW:
-        raise ValidationFailed("a calendar view spans at most 62 days", field="end")
+        raise ValidationFailed(N_("a calendar view spans at most 62 days"), field="end")
 
 
 # ------------------------------------------------------------------------ resources
@@ -206,7 +213,7 @@ def appointment_intervals(task: PlanningTask) -> list[Interval]:
     rule = parse_rule(task.rrule, task.start_at, zone)
     if not is_finite(rule):
         raise ValidationFailed(
-            "a recurring appointment that books resources needs COUNT or UNTIL in its rule",
+            N_("a recurring appointment that books resources needs COUNT or UNTIL in its rule"),
             field="rrule",
         )
     out: list[Interval] = []
@@ -230,7 +237,9 @@ def _lock_resource(session: Session, resource_id: int) -> PlanningResource:
     if resource is None:
         raise ValidationFailed(f"resource {resource_id} does not exist", field="resource_ids")
     if not resource.active:
-        raise ValidationFailed(f"resource {resource.name!r} is not in use", field="resource_ids")
+        raise ValidationFailed(
+            N_("resource %(name)s is not in use"), field="resource_ids", name=resource.name
+        )
     return resource
 
 
@@ -269,10 +278,16 @@ def book_resources(session: Session, task: PlanningTask, resource_ids: list[int]
             for other, other_task in rows:
                 if other.start_at < interval.end and other.end_at > interval.start:
                     raise Conflict(
-                        f"{resource.name} is already booked by “{other_task.title}” "
-                        f"(appointment {other_task.id}) from {other.start_at.isoformat()} "
-                        f"to {other.end_at.isoformat()}",
+                        N_(
+                            "%(resource)s is already booked by “%(title)s” (appointment "
+                            "%(task_id)s) from %(start)s to %(end)s"
+                        ),
                         field="resource_ids",
+                        resource=resource.name,
+                        title=other_task.title,
+                        task_id=other_task.id,
+                        start=other.start_at.isoformat(),
+                        end=other.end_at.isoformat(),
                         detail={
                             "resource_id": resource.id,
                             "resource": resource.name,

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, delete, exists, false, or_, select, true, 
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import NotFound, PermissionDenied, ValidationFailed
+from crm_core.errors import N_, NotFound, PermissionDenied, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import (
     Customer,
@@ -88,7 +88,7 @@ def get_visible_task(session: Session, user: User, task_id: int) -> PlanningTask
         select(PlanningTask).where(PlanningTask.id == task_id, visible_tasks_clause(user))
     )
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(N_("task %(id)s not found"), id=task_id)
     return task
 
 
@@ -98,7 +98,7 @@ def ensure_can_write(user: User, task: PlanningTask) -> None:
         return
     if task.team_id is not None and any(t.id == task.team_id for t in user.teams):
         return
-    raise PermissionDenied("you may not change this task")
+    raise PermissionDenied(N_("you may not change this task"))
 
 
 # --------------------------------------------------------------------------- input
@@ -112,9 +112,11 @@ def _moment(value: Any, zone: Any, field: str) -> dt.datetime | None:
     try:
         moment = cal.local_to_utc(value, zone, field=field)
     except OverflowError:
-        raise ValidationFailed(f"{field} is out of range", field=field) from None
+        raise ValidationFailed(N_("%(name)s is out of range"), field=field, name=field) from None
     if not 1900 <= moment.year <= 2999:
-        raise ValidationFailed(f"{field} must lie between the years 1900 and 2999", field=field)
+        raise ValidationFailed(
+            N_("%(name)s must lie between the years 1900 and 2999"), field=field, name=field
+        )
     return moment
 
 
@@ -202,7 +204,7 @@ def _apply(
     if "title" in values:
         title = (values["title"] or "").strip()
         if not title:
-            raise ValidationFailed("a task needs a title", field="title")
+            raise ValidationFailed(N_("a task needs a title"), field="title")
         values["title"] = title[:300]
     for key in ("due_at", "start_at", "end_at"):
         if key in values:
@@ -218,21 +220,21 @@ def _apply(
     # Now the whole: times that fit the kind, a rule that parses from the anchor.
     if task.kind == "appointment":
         if task.start_at is None or task.end_at is None:
-            raise ValidationFailed("an appointment needs start_at and end_at", field="start_at")
+            raise ValidationFailed(N_("an appointment needs a start and an end"), field="start_at")
         if task.end_at <= task.start_at:
-            raise ValidationFailed("the end must come after the start", field="end_at")
+            raise ValidationFailed(N_("the end must come after the start"), field="end_at")
         if task.end_at - task.start_at > dt.timedelta(days=31):
-            raise ValidationFailed("an appointment lasts at most 31 days", field="end_at")
+            raise ValidationFailed(N_("an appointment lasts at most 31 days"), field="end_at")
         task.due_at = None
     else:
         if task.start_at is not None or task.end_at is not None:
             task.start_at = task.end_at = None
     if task.rrule:
         if task.anchor is None:
-            raise ValidationFailed("a recurring task needs a due date", field="rrule")
+            raise ValidationFailed(N_("a recurring task needs a due date"), field="rrule")
         cal.parse_rule(task.rrule, task.anchor, zone)
     if task.reminder_minutes and task.anchor is None:
-        raise ValidationFailed("reminders need a due date or a start", field="reminder_minutes")
+        raise ValidationFailed(N_("reminders need a due date or a start"), field="reminder_minutes")
     if "due_at" in values or "status" in values:
         task.overdue_at = None if task.due_at is None or task.due_at > now else task.overdue_at
     if "status" in values:
@@ -275,7 +277,7 @@ def do_create_task(
         reminder_minutes=[],
     )
     if "title" not in values:
-        raise ValidationFailed("a task needs a title", field="title")
+        raise ValidationFailed(N_("a task needs a title"), field="title")
     session.add(task)
     _apply(session, task, values, now=now)
     session.flush()

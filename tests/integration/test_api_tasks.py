@@ -307,6 +307,7 @@ def test_reminders_go_out_once_live_and_by_mail_then_overdue(
     overdue = ok(boss_client.get(f"{API}/tasks/overdue"))
     assert [t["id"] for t in overdue["items"]] == [task["id"]] and overdue["items"][0]["overdue"]
     assert client.get(f"{API}/tasks/overdue").status_code == 403
+    assert boss_client.get("/console/api/wallboard").get_json()["overdue_tasks"] == 1
     sc.disconnect("/console")
     boss_sc.disconnect("/console")
 
@@ -396,3 +397,15 @@ def test_ics_feed_behind_a_secret_token(
     assert anon.get(f"/api/v1/calendar/feed/{token}.ics").status_code == 404
     stored = session.scalars(select(PlanningTask)).all()
     assert len(stored) == 2
+
+
+def test_errors_in_the_readers_language(client: FlaskClient, session: Session) -> None:
+    agent = make_user(session, name="Piotr Nowak")
+    agent.language = "pl"
+    headers = bearer(session, agent)
+    session.commit()
+    r = create(client, headers, title="x", due_at="2026-07-01T09:00", timezone="Mars/Olympus")
+    assert r.status_code == 422
+    assert r.get_json()["message"].startswith("nieznana strefa czasowa 'Mars/Olympus'")
+    r = create(client, headers, title="x", due_at="2026-03-29T02:30", timezone="Europe/Warsaw")
+    assert "nie istnieje w strefie Europe/Warsaw" in r.get_json()["message"]
