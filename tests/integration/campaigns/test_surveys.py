@@ -115,7 +115,7 @@ def test_one_survey_answered_in_console_ivr_and_web_form_lands_in_one_result(
     assert "Are you satisfied?" in said(root)
     gather = root.find("Gather")
     assert gather is not None and gather.attrib["numDigits"] == "1"
-    root = twiml(twilio.post(gather_action(root), {**call, "Digits": "2"}))  # no
+    root = twiml(twilio.post(gather_action(root), {**call, "SpeechResult": "No."}))  # spoken
     # "why" is free text: a phone cannot answer it, so the IVR moves on to the plan.
     assert "Which plan do you have?" in said(root) and "For Basic press 1." in said(root)
     root = twiml(twilio.post(gather_action(root), {**call, "Digits": "7"}))  # no such option
@@ -223,7 +223,7 @@ def _start(client: FlaskClient, ctx: Session) -> tuple[int, int]:
     return survey.id, started.get_json()["response_id"]
 
 
-def test_invalid_answers_are_refused_with_each_question_named(
+def _invalid_answers_are_refused_with_each_question_named(
     agent_client: FlaskClient, ctx: Session
 ) -> None:
     _, rid = _start(agent_client, ctx)
@@ -277,7 +277,7 @@ def test_invalid_answers_are_refused_with_each_question_named(
     assert "why" not in state["answers"]
 
 
-def test_bad_definitions_are_refused_with_the_question_named(
+def _bad_definitions_are_refused_with_the_question_named(
     agent_client: FlaskClient, ctx: Session, served: Served
 ) -> None:
     boss = make_user(ctx, role="supervisor")
@@ -349,7 +349,7 @@ def test_bad_definitions_are_refused_with_the_question_named(
     assert forbidden.status_code == 403
 
 
-def test_editing_makes_a_new_version_and_responses_keep_theirs(
+def _editing_makes_a_new_version_and_responses_keep_theirs(
     agent_client: FlaskClient, ctx: Session
 ) -> None:
     survey_id, rid = _start(agent_client, ctx)
@@ -432,7 +432,7 @@ def test_web_form_refuses_a_conditional_required_answer_left_empty(
     assert http.get(f"{served.base}/forms/{slug_for(hidden_id)}", timeout=30).status_code == 404
 
 
-def test_exports_neutralise_formulas(agent_client: FlaskClient, ctx: Session) -> None:
+def _exports_neutralise_formulas(agent_client: FlaskClient, ctx: Session) -> None:
     survey_id, rid = _start(agent_client, ctx)
     agent_client.post(
         f"/campaigns/api/survey-responses/{rid}/answers",
@@ -459,7 +459,7 @@ def test_exports_neutralise_formulas(agent_client: FlaskClient, ctx: Session) ->
     assert '\'=HYPERLINK("http://x")' in values
 
 
-def test_console_start_respects_the_target_group(agent_client: FlaskClient, ctx: Session) -> None:
+def _console_start_respects_the_target_group(agent_client: FlaskClient, ctx: Session) -> None:
     from crm_core.services.segments import do_save_segment
 
     vip = make_customer(ctx, first_name="Vip", vip=True)
@@ -473,7 +473,7 @@ def test_console_start_respects_the_target_group(agent_client: FlaskClient, ctx:
     assert refused.status_code == 422 and refused.get_json()["field"] == "customer_id"
 
 
-def test_pages_render_for_agents_and_supervisors(
+def _pages_render_for_agents_and_supervisors(
     served: Served, ctx: Session, agent_client: FlaskClient
 ) -> None:
     customer = make_customer(ctx, first_name="Zofia")
@@ -497,3 +497,20 @@ def test_pages_render_for_agents_and_supervisors(
         },
     )
     assert saved.status_code == 422 and "depends on itself" in saved.get_data(as_text=True)
+
+
+# The agent's and supervisor's checks share one app and one login each (keeps the suite fast).
+def test_agent_api_refuses_bad_answers_keeps_versions_exports_safely_and_respects_the_segment(
+    agent_client: FlaskClient, ctx: Session
+) -> None:
+    _invalid_answers_are_refused_with_each_question_named(agent_client, ctx)
+    _editing_makes_a_new_version_and_responses_keep_theirs(agent_client, ctx)
+    _exports_neutralise_formulas(agent_client, ctx)
+    _console_start_respects_the_target_group(agent_client, ctx)
+
+
+def test_supervisor_pages_and_bad_definitions(
+    agent_client: FlaskClient, ctx: Session, served: Served
+) -> None:
+    _bad_definitions_are_refused_with_the_question_named(agent_client, ctx, served)
+    _pages_render_for_agents_and_supervisors(served, ctx, agent_client)
