@@ -55,6 +55,11 @@ PUBLIC_BY_OTHER_MEANS: set[str] = {
     "fax_webhooks.status",
     # The document a fax provider fetches to send: an unguessable signed token.
     "fax_webhooks.media",
+    # Survey IVR webhooks: X-Twilio-Signature checked first, 404 without a Twilio token
+    # (campaigns/ivr.py); the survey pages' CSS and JavaScript.
+    "survey_ivr.start",
+    "survey_ivr.answer",
+    "surveys.static",
     # A user's iCalendar feed: a secret per-user token (only its SHA-256 is stored), 404
     # for any other (hub/api/calendar.py, tests/integration/test_api_tasks.py).
     "api.calendar_feed",
