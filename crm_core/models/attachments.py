@@ -1,4 +1,4 @@
-"""Files and links attached to customers, tickets and interactions.
+"""Files and links attached to customers, tickets (complaints too), interactions and tasks.
 
 File bytes live content-addressed in the blob store (see ``crm_core.services.blobs``);
 the row keeps what we know about them.
@@ -35,6 +35,9 @@ class Attachment(Base):
     )
     interaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("planning_tasks.id", ondelete="CASCADE"), index=True
     )
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -7,9 +7,9 @@ Downloads are always served as ``Content-Disposition: attachment`` with
 as a page of ours.
 
 Record rule: attachments of a customer are visible to every user (as the card is); those of
-a ticket (a complaint is a ticket), or of an interaction on a ticket, only to users who can
-see that ticket: the case's rights are inherited, and reading an attachment of a case the
-caller may not see answers 403 (lists leave such attachments out).
+a ticket (a complaint is a ticket), of an interaction on a ticket, or of a task, only to
+users who can see that ticket or task: the case's rights are inherited, and reading an
+attachment of a case the caller may not see answers 403 (lists leave such attachments out).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from crm_core.errors import N_, NotFound, PermissionDenied, ValidationFailed
-from crm_core.models import Attachment, Interaction, Ticket, User
+from crm_core.models import Attachment, Interaction, PlanningTask, Ticket, User
 from crm_core.services import blobs
 from crm_core.services.customers import get_customer
+from crm_core.services.tasks import get_visible_task, visible_tasks_clause
 from crm_core.services.tickets import get_visible_ticket, visible_tickets_clause
 from hub.api import bp
 from hub.api.common import SearchText, blob_store, like_pattern, settings
@@ -53,6 +54,7 @@ class AttachmentOut(Out):
     customer_id: int | None
     ticket_id: int | None
     interaction_id: int | None
+    task_id: int | None
     uploaded_by_id: int | None
     created_at: dt.datetime
     content_url: str | None = None
@@ -69,6 +71,7 @@ class AttachmentQuery(PageQuery):
     customer_id: Id | None = None
     ticket_id: Id | None = None
     interaction_id: Id | None = None
+    task_id: Id | None = None
     kind: Literal["file", "link"] | None = None
     category: Category | None = None
     q: SearchText | None = Field(
@@ -101,8 +104,10 @@ def visible_attachments_clause(user: User) -> ColumnElement[bool]:
             Interaction.ticket_id.in_(tickets),
         )
     )
+    tasks = select(PlanningTask.id).where(visible_tasks_clause(user))
     return and_(
         or_(Attachment.ticket_id.is_(None), Attachment.ticket_id.in_(tickets)),
+        or_(Attachment.task_id.is_(None), Attachment.task_id.in_(tasks)),
         or_(Attachment.interaction_id.is_(None), Attachment.interaction_id.in_(interactions)),
     )
 
@@ -126,7 +131,9 @@ def _form_text(name: str, max_length: int) -> str | None:
     return value or None
 
 
-def _upload(customer_id: int | None, ticket_id: int | None) -> Response | AttachmentOut:
+def _upload(
+    customer_id: int | None, ticket_id: int | None, task_id: int | None = None
+) -> Response | AttachmentOut:
     if request.mimetype != "multipart/form-data":
         return problem(
             415,
@@ -148,6 +155,7 @@ def _upload(customer_id: int | None, ticket_id: int | None) -> Response | Attach
         declared_type=upload.mimetype,
         customer_id=customer_id,
         ticket_id=ticket_id,
+        task_id=task_id,
         category=_form_text("category", 80),
         keywords=_form_text("keywords", 500),
         user_id=current().id,
@@ -191,13 +199,16 @@ def upload_ticket_file(ticket_id: int) -> Response | AttachmentOut:
     return _upload(ticket.customer_id, ticket.id)
 
 
-def _link(body: LinkIn, customer_id: int | None, ticket_id: int | None) -> AttachmentOut:
+def _link(
+    body: LinkIn, customer_id: int | None, ticket_id: int | None, task_id: int | None = None
+) -> AttachmentOut:
     att = blobs.do_attach_link(
         db.session,
         url=body.url,
         title=body.title,
         customer_id=customer_id,
         ticket_id=ticket_id,
+        task_id=task_id,
         category=body.category,
         keywords=body.keywords,
         user_id=current().id,
@@ -254,6 +265,8 @@ def list_attachments(query: AttachmentQuery) -> AttachmentPage:
         stmt = stmt.where(Attachment.ticket_id == query.ticket_id)
     if query.interaction_id is not None:
         stmt = stmt.where(Attachment.interaction_id == query.interaction_id)
+    if query.task_id is not None:
+        stmt = stmt.where(Attachment.task_id == query.task_id)
     if query.kind is not None:
         stmt = stmt.where(Attachment.kind == query.kind)
     if query.category is not None:
@@ -341,3 +354,36 @@ def download_attachment(attachment_id: int) -> Response:
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+@operation(
+    bp,
+    "/tasks/<int:task_id>/attachments",
+    "POST",
+    summary="Upload a file to a task",
+    tags=TAGS,
+    response=AttachmentOut,
+    status=201,
+    upload=True,
+    errors=(413, 415, 422),
+)
+def upload_task_file(task_id: int) -> Response | AttachmentOut:
+    """Multipart form: ``file`` (required), ``category``, ``keywords``. The task's rights
+    are the file's (404 for a task the caller may not see)."""
+    task = get_visible_task(db.session, current(), task_id)
+    return _upload(task.customer_id, None, task.id)
+
+
+@operation(
+    bp,
+    "/tasks/<int:task_id>/links",
+    "POST",
+    summary="Attach a link (URL) to a task",
+    tags=TAGS,
+    body=LinkIn,
+    response=AttachmentOut,
+    status=201,
+)
+def link_task(task_id: int, body: LinkIn) -> AttachmentOut:
+    task = get_visible_task(db.session, current(), task_id)
+    return _link(body, task.customer_id, None, task.id)

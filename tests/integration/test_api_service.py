@@ -456,3 +456,42 @@ def test_complaint_attachments_inherit_the_cases_rights(client: FlaskClient, wor
     assert client.get(f"{API}/attachments/{file['id']}/content", headers=world.agent).data == (
         b"delivery note"
     )
+
+
+def test_task_attachments_inherit_the_tasks_rights(
+    client: FlaskClient, world: World, session: Session
+) -> None:
+    from crm_core.models import User
+    from crm_core.services.tasks import do_create_task
+
+    owner = session.scalars(select(User).where(User.role == "agent").order_by(User.id)).first()
+    assert owner is not None
+    task = do_create_task(
+        session, owner, {"title": "Bring the spare pump", "customer_id": world.customer_id}
+    )
+    session.commit()
+    headers = bearer(session, owner)
+    session.commit()
+    link = _ok(
+        client.post(
+            f"{API}/tasks/{task.id}/links",
+            json={"url": "https://parts.example.org/pump", "category": "parts"},
+            headers=headers,
+        ),
+        201,
+    )
+    assert link["task_id"] == task.id and link["customer_id"] == world.customer_id
+    upload = client.post(
+        f"{API}/tasks/{task.id}/attachments",
+        data={"file": (io.BytesIO(b"pump manual"), "manual.txt"), "keywords": "pump manual"},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    file = _ok(upload, 201)
+    mine = _ok(client.get(f"{API}/attachments?task_id={task.id}", headers=headers))["items"]
+    assert {a["id"] for a in mine} == {link["id"], file["id"]}
+    assert client.get(f"{API}/attachments/{file['id']}", headers=world.outsider).status_code == 403
+    r = client.post(
+        f"{API}/tasks/{task.id}/links", json={"url": "https://x.example"}, headers=world.outsider
+    )
+    assert r.status_code == 404
