@@ -10,7 +10,6 @@ rendered for the customer (sandboxed, escaped HTML).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
@@ -105,26 +104,100 @@ def _editor(
     )
 
 
+BLANK_ROWS = 3
+
+
+def rows_of(definition: dict[str, Any]) -> list[dict[str, str]]:
+    """A definition as the designer's rows of form fields (one per step)."""
+    rows = []
+    for step in definition["steps"]:
+        kind = step["kind"]
+        follows = {"text": "next", "jump": "to", "branch": "default"}.get(kind)
+        rows.append(
+            {
+                "id": step["id"],
+                "kind": kind,
+                "text": step.get("text", ""),
+                "next": step.get(follows, "") if follows else "",
+                "on": step.get("on", ""),
+                "answers": "\n".join(
+                    f"{a['value']} | {a['label']} | {a['next']}" for a in step.get("answers", [])
+                ),
+                "cases": "\n".join(f"{c['value']} | {c['next']}" for c in step.get("cases", [])),
+                "disposition": step.get("disposition", ""),
+            }
+        )
+    return rows
+
+
+def _lines(text: str, parts: int) -> list[list[str]]:
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            cells = [c.strip() for c in line.split("|")]
+            out.append((cells + [""] * parts)[:parts])
+    return out
+
+
+def definition_of_form(form: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The designer's rows (``step-<n>-<field>``) as a definition, and the rows as typed."""
+    rows: list[dict[str, str]] = []
+    n = 0
+    while f"step-{n}-id" in form:
+        rows.append(
+            {
+                k: str(form.get(f"step-{n}-{k}", ""))
+                for k in ("id", "kind", "text", "next", "on", "answers", "cases", "disposition")
+            }
+        )
+        n += 1
+    steps: list[dict[str, Any]] = []
+    for row in rows:
+        if not row["id"].strip():
+            continue
+        kind = row["kind"]
+        step: dict[str, Any] = {"id": row["id"].strip(), "kind": kind}
+        if row["text"].strip():
+            step["text"] = row["text"]
+        if kind == "text":
+            step["next"] = row["next"]
+        elif kind == "jump":
+            step["to"] = row["next"]
+        elif kind == "branch":
+            step["on"], step["default"] = row["on"], row["next"]
+            step["cases"] = [{"value": v, "next": t} for v, t in _lines(row["cases"], 2)]
+        elif kind == "question":
+            step["answers"] = [
+                {"value": v, "label": label or v, "next": t}
+                for v, label, t in _lines(row["answers"], 3)
+            ]
+        elif kind == "end":
+            step["disposition"] = row["disposition"]
+        steps.append(step)
+    start = str(form.get("start", "")).strip() or (steps[0]["id"] if steps else "")
+    return {"start": start, "steps": steps}, rows
+
+
 @bp.route("/campaigns/scripts/new", methods=["GET", "POST"])
 @bp.route("/campaigns/scripts/<int:script_id>/edit", methods=["GET", "POST"])
 @require_role("supervisor")
 def edit(script_id: int | None = None) -> Any:
     script = get_script(db.session, script_id) if script_id is not None else None
+    blank = dict.fromkeys(("id", "text", "next", "on", "answers", "cases", "disposition"), "")
     if request.method == "GET":
         definition = current_version(db.session, script.id).definition if script else EXAMPLE
-        values = {
+        values: dict[str, Any] = {
             "name": script.name if script else "",
-            "definition": json.dumps(definition, indent=2, ensure_ascii=False),
+            "start": definition["start"],
+            "rows": rows_of(definition) + [{**blank, "kind": "text"}] * BLANK_ROWS,
         }
         return _editor(script, values, None, 200)
+    definition, rows = definition_of_form(request.form)
     values = {
         "name": request.form.get("name", ""),
-        "definition": request.form.get("definition", ""),
+        "start": request.form.get("start", ""),
+        "rows": rows + [{**blank, "kind": "text"}] * BLANK_ROWS,
     }
-    try:
-        definition = json.loads(values["definition"])
-    except ValueError as exc:
-        return _editor(script, values, _("The definition is not JSON: %(e)s", e=str(exc)), 422)
     try:
         if script is None:
             script = do_create_script(

@@ -172,21 +172,27 @@ def test_designer_and_walk_api(client: FlaskClient, session: Session) -> None:
     customer = make_customer(session, first_name="Zoë")
     session.commit()
     assert client.post("/login", data={"email": boss.email, "password": PASSWORD}).status_code
-    bad = copy.deepcopy(SCRIPT)
-    bad["steps"].append({"id": "lost", "kind": "end", "disposition": "sale"})
-    import json
+    from campaigns.script_views import rows_of
 
-    page = client.post(
-        "/campaigns/scripts/new", data={"name": "Offer", "definition": json.dumps(bad)}
-    )
+    def form(script: dict[str, Any]) -> dict[str, str]:
+        data = {"name": "Offer", "start": script["start"]}
+        for n, row in enumerate(rows_of(clean_definition(script))):
+            data.update({f"step-{n}-{k}": v for k, v in row.items()})
+        return data
+
+    data = form(SCRIPT)
+    data.update({"step-7-id": "lost", "step-7-kind": "end", "step-7-disposition": "sale"})
+    data.update({"step-8-id": "", "step-8-kind": "text"})  # a blank row is dropped
+    page = client.post("/campaigns/scripts/new", data=data)
     assert page.status_code == 422
-    assert "step &#39;lost&#39; is unreachable" in page.get_data(as_text=True)
-    saved = client.post(
-        "/campaigns/scripts/new", data={"name": "Offer", "definition": json.dumps(SCRIPT)}
-    )
+    html = page.get_data(as_text=True)
+    assert "step &#39;lost&#39; is unreachable" in html
+    assert 'value="lost"' in html  # what the supervisor typed is kept
+    saved = client.post("/campaigns/scripts/new", data=form(SCRIPT))
     assert saved.status_code == 302
     editor = client.get(saved.headers["Location"])
     assert editor.status_code == 200 and "Hi Anna!" in editor.get_data(as_text=True)
+    assert "yes | Yes | check" in editor.get_data(as_text=True)
     session.rollback()
     from campaigns.survey_models import CampaignScriptVersion
 
