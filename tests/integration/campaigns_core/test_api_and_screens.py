@@ -67,7 +67,10 @@ def test_campaign_cannot_start_without_caller_id_window_and_agent(app: Flask) ->
     assert emptied.status_code == 422
     cleared = client.patch(f"/api/v1/campaigns/{c['id']}", json={"caller_id": None})
     assert cleared.status_code == 422
-    assert client.post(f"/api/v1/campaigns/{c['id']}/status", json={"status": "draft"}).status_code == 409
+    assert (
+        client.post(f"/api/v1/campaigns/{c['id']}/status", json={"status": "draft"}).status_code
+        == 409
+    )
 
     # Agents read but do not write.
     agent_client = _login(app, agent)
@@ -90,13 +93,15 @@ def test_list_from_segment_and_dnc_api(app: Flask) -> None:
     client = _login(app, boss)
     cid = client.post("/api/v1/campaigns", json={"name": "VIP"}).get_json()["id"]
     built = client.post(
-        f"/api/v1/campaigns/{cid}/lists/from-segment", json={"name": "VIPs", "segment_id": segment_id}
+        f"/api/v1/campaigns/{cid}/lists/from-segment",
+        json={"name": "VIPs", "segment_id": segment_id},
     )
     assert built.status_code == 201, built.get_json()
     tally = built.get_json()
     assert (tally["selected"], tally["added"], tally["no_phone"]) == (6, 5, 1)
     again = client.post(
-        f"/api/v1/campaigns/{cid}/lists/from-segment", json={"name": "Again", "segment_id": segment_id}
+        f"/api/v1/campaigns/{cid}/lists/from-segment",
+        json={"name": "Again", "segment_id": segment_id},
     ).get_json()
     assert again["added"] == 0 and again["already_in_campaign"] == 5
     leads = client.get(f"/api/v1/campaigns/{cid}/leads?state=pending").get_json()
@@ -110,7 +115,10 @@ def test_list_from_segment_and_dnc_api(app: Flask) -> None:
     assert bad.status_code == 422 and bad.get_json()["field"] == "number"
     bulk = client.post(
         "/api/v1/campaigns/dnc/bulk",
-        json={"numbers": "number\n601000002\n+48 601 000 003\n601000002\nxyz\n", "campaign_id": cid},
+        json={
+            "numbers": "number\n601000002\n+48 601 000 003\n601000002\nxyz\n",
+            "campaign_id": cid,
+        },
     ).get_json()
     assert bulk["added"] == 2 and bulk["repeated"] == 1
     assert [r["line"] for r in bulk["rejected"]] == [1, 5]
@@ -156,7 +164,9 @@ def test_supervisor_screens_render_and_work(app: Flask) -> None:
     cid = int(new.headers["Location"].rstrip("/").split("/")[-1])
     bad = client.post(f"/campaigns/{cid}/edit", data={"name": "X", "max_attempts": "zero"})
     assert bad.status_code == 422
-    started = client.post(f"/campaigns/{cid}/status", data={"status": "active"}, follow_redirects=True)
+    started = client.post(
+        f"/campaigns/{cid}/status", data={"status": "active"}, follow_redirects=True
+    )
     assert "Active" in started.get_data(as_text=True)
     dnc_page = client.post(
         "/campaigns/dnc", data={"action": "add", "number": "+48 601 234 567"}, follow_redirects=True
