@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,6 +53,8 @@ class IntakeHandler:
         self.app = app
         self.settings: Settings = app.extensions["switchboard.settings"]
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtpd")
+        self.in_flight = 0  # messages between DATA and our reply (graceful stop waits)
+        self._count_lock = threading.Lock()
 
     async def handle_RCPT(
         self,
@@ -81,6 +84,8 @@ class IntakeHandler:
             queue=queue,
         )
         loop = asyncio.get_running_loop()
+        with self._count_lock:
+            self.in_flight += 1
         try:
             result = await loop.run_in_executor(self.executor, self._ingest, bytes(raw), meta)
         except TemporaryFailure as exc:
@@ -89,6 +94,9 @@ class IntakeHandler:
         except Exception:  # a bug of ours must never become a 5xx (or a 250)
             log.exception("unexpected failure while taking a message from %s", peer)
             return "451 4.3.0 Temporary failure, please try again later"
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
         ref = result.interaction_id or f"Q{result.quarantine_id}"
         return f"250 2.0.0 OK {result.outcome} {ref}"
 
@@ -134,6 +142,17 @@ class Listener:
     def port(self) -> int:
         return int(self.controller.port)
 
+    def drain(self, timeout: float = 30.0) -> None:
+        """Stop accepting connections and wait (up to ``timeout`` seconds) until no message
+        is between DATA and our reply, so a graceful stop answers what it has taken."""
+        server = getattr(self.controller, "server", None)
+        if server is not None:
+            self.controller.loop.call_soon_threadsafe(server.close)
+        deadline = time.monotonic() + timeout
+        while self.handler.in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # the last replies are written by the event loop
+
     def stop(self) -> None:
         self.controller.stop()
         self.handler.close()
@@ -174,4 +193,5 @@ def run_forever(app: Flask, *, host: str | None = None, port: int | None = None)
     try:
         done.wait()
     finally:
+        listener.drain()
         listener.stop()
