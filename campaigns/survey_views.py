@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -68,9 +69,13 @@ EXAMPLE = {
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
 def safe_cell(value: Any) -> Any:
-    """A cell value that no spreadsheet will run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """A cell value that no spreadsheet will run as a formula (a plain negative number
+    stays a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.match(value):
         return "'" + value
     return value
 

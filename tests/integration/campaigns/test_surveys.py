@@ -22,6 +22,7 @@ from campaigns.survey_models import (
     CampaignSurveyResponse,
     CampaignSurveyVersion,
 )
+from campaigns.survey_views import safe_cell
 from campaigns.survey_web import slug_for
 from campaigns.surveys import (
     do_create_survey,
@@ -398,11 +399,26 @@ def test_ivr_refuses_unsigned_or_tampered_webhooks(served: Served, ctx: Session)
     ctx.rollback()
     assert ctx.scalars(select(CampaignSurveyResponse)).first() is None
     ctx.rollback()  # SQLite: a transaction left open here holds the write lock
+    # A call we placed names its customer in the (signed) URL.
+    callee = make_customer(ctx, first_name="Callee")
+    ctx.commit()
+    callee_id = callee.id
+    ctx.rollback()
+    outbound = {"CallSid": "CA" + "3" * 32, "To": "+48601999999", "Direction": "outbound-api"}
+    twiml(twilio.post(f"{url}?customer_id={callee_id}", outbound))
+    ctx.rollback()
+    placed = ctx.scalars(
+        select(CampaignSurveyResponse).where(
+            CampaignSurveyResponse.external_ref == outbound["CallSid"]
+        )
+    ).one()
+    assert placed.customer_id == callee_id and placed.channel == "ivr"
+    ctx.rollback()
     # Twilio's retry of the same call resumes the same response.
     twiml(twilio.post(url, params))
     twiml(twilio.post(url, params))
     ctx.rollback()
-    assert len(ctx.scalars(select(CampaignSurveyResponse)).all()) == 1
+    assert len(ctx.scalars(select(CampaignSurveyResponse)).all()) == 2  # the placed call's too
 
 
 def test_web_form_refuses_a_conditional_required_answer_left_empty(
@@ -451,6 +467,7 @@ def _exports_neutralise_formulas(agent_client: FlaskClient, ctx: Session) -> Non
     header, row = rows[0], rows[1]
     assert row[header.index("why")] == '\'=HYPERLINK("http://x")'
     assert row[header.index("plan")] == "basic" and row[header.index("channel")] == "console"
+    assert safe_cell("-5") == "-5" and safe_cell("-5+cmd") == "'-5+cmd" and safe_cell("@x") == "'@x"
     xlsx = agent_client.get(f"/campaigns/surveys/{survey_id}/results.xlsx")
     assert xlsx.status_code == 200
     sheet = load_workbook(io.BytesIO(xlsx.data)).active
