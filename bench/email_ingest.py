@@ -137,6 +137,11 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=1000)
     parser.add_argument("--goal", type=float, default=0.5)
     parser.add_argument("--no-autoack", action="store_true")
+    parser.add_argument(
+        "--inline-routing",
+        action="store_true",
+        help="run routing passes in the SMTP threads (not on the router thread as serve does)",
+    )
     args = parser.parse_args()
 
     from channels.email.smtpd import start_listener
@@ -156,6 +161,13 @@ def main() -> int:
             "email_autoack": not args.no_autoack,
         }
     )
+    if not args.inline_routing:
+        try:  # as `switchboard serve` does: routing passes leave the SMTP threads
+            from hub.routing import route_in_background
+
+            route_in_background(app)
+        except ImportError:  # a tree from before the background router
+            pass
     listener = start_listener(app, host="127.0.0.1", port=_port())
     print(f"ours: {args.messages} messages, {args.clients} clients…", file=sys.stderr)
     try:
@@ -185,6 +197,7 @@ def main() -> int:
         "messages": args.messages,
         "clients": args.clients,
         "autoack": not args.no_autoack,
+        "routing": "inline" if args.inline_routing else "background",
         "tickets": tickets,
         "ours_failures": ours_fail,
         "ours_seconds": round(ours_s, 2),

@@ -86,6 +86,12 @@ def main() -> int:
     parser.add_argument(
         "--agents", type=int, default=None, help="available agents (default: one per call)"
     )
+    parser.add_argument(
+        "--routing",
+        choices=["background", "inline"],
+        default="background",
+        help="routing pass on the server's router thread (as switchboard serve) or inline",
+    )
     args = parser.parse_args()
 
     _fresh_database(args.url)
@@ -110,6 +116,13 @@ def main() -> int:
         }
     )
     holder["app"] = app
+    if args.routing == "background":
+        try:  # as `switchboard serve` does (hub.serve.run_all_in_one)
+            from hub.routing import route_in_background
+
+            route_in_background(app)
+        except ImportError:  # a tree from before the background router
+            pass
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     from crm_core.services.customers import do_create_customer
@@ -203,6 +216,12 @@ def main() -> int:
         for t in threads:
             t.join()
     time.sleep(1.0)  # let the last routing passes publish
+    try:
+        from hub.routing import wait_idle
+
+        wait_idle(60)
+    except ImportError:
+        pass
     events.unsubscribe(receiver)
 
     pop_ms: list[float] = []

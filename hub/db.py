@@ -17,19 +17,42 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+READ_ONLY = "switchboard_read_only"
+
 
 def make_engine(
-    url: str, *, echo: bool = False, pool_size: int = 10, statement_timeout_ms: int = 0
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    statement_timeout_ms: int = 0,
+    pool_timeout: float = 30.0,
 ) -> Engine:
-    """An engine tuned per backend: WAL + busy timeout on SQLite, pooling on PostgreSQL."""
+    """An engine tuned per backend: WAL + busy timeout on SQLite, pooling on PostgreSQL.
+
+    Each unit of work (request, intake, task, routing pass, real-time batch) holds at most
+    one connection at a time: work that runs after a commit (routing, fan-out) starts only
+    once the committing session has given its connection back (see ``hub.routing`` and
+    ``hub.realtime``). So the pool needs about one connection per concurrent request plus
+    a few for the background threads: ``pool_size`` kept, as many again in overflow.
+    """
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
             kwargs["poolclass"] = StaticPool
+        else:
+            # SQLite connections are cheap but each opening re-runs the pragmas: keep
+            # enough for the request threads and the background workers.
+            kwargs.update(pool_size=max(5, pool_size), max_overflow=max(10, pool_size))
     else:
         kwargs.update(
-            pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            pool_timeout=pool_timeout,
+            pool_use_lifo=True,
         )
         if statement_timeout_ms:
             kwargs["connect_args"] = {"options": f"-c statement_timeout={statement_timeout_ms}"}
@@ -54,7 +77,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
     # instead of one failing with "database is locked" when it upgrades a read lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Read-only sessions (``Database.read_session``: the real-time fan-out) take a plain
+    # deferred BEGIN: under WAL they read a snapshot and never block a writer.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -63,6 +91,7 @@ class Database:
     def __init__(self) -> None:
         self._engines: dict[int, Engine] = {}
         self._makers: dict[int, sessionmaker[Session]] = {}
+        self._read_makers: dict[int, sessionmaker[Session]] = {}
 
     def init_app(self, app: Flask, engine: Engine | None = None) -> None:
         settings = app.extensions["switchboard.settings"]
@@ -72,10 +101,14 @@ class Database:
                 echo=settings.sql_echo,
                 pool_size=settings.db_pool_size,
                 statement_timeout_ms=settings.statement_timeout_ms,
+                pool_timeout=settings.db_pool_timeout,
             )
         app.extensions["switchboard.db"] = self
         self._engines[id(app)] = engine
         self._makers[id(app)] = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_makers[id(app)] = sessionmaker(
+            bind=engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         app.teardown_appcontext(self._teardown)
 
     def engine_for(self, app: Flask) -> Engine:
@@ -83,6 +116,20 @@ class Database:
 
     def sessionmaker_for(self, app: Flask) -> sessionmaker[Session]:
         return self._makers[id(app)]
+
+    @contextmanager
+    def read_session(self, app: Flask) -> Iterator[Session]:
+        """A session for reads only (never commits; rolled back and closed at the end).
+
+        On SQLite its transaction is a deferred ``BEGIN`` (a WAL snapshot that does not
+        take the write lock); on PostgreSQL it is an ordinary session.
+        """
+        sess = self._read_makers[id(app)]()
+        try:
+            yield sess
+        finally:
+            sess.rollback()
+            sess.close()
 
     @property
     def engine(self) -> Engine:

@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,6 +80,9 @@ def init_app(app: Flask) -> None:
         app.extensions["switchboard.redis"] = redis.Redis.from_url(settings.redis_url)
     socketio.init_app(app, **kwargs)
     app.extensions["switchboard.socketio"] = socketio
+    dispatcher.configure(
+        maxsize=settings.realtime_queue_size, stats_seconds=settings.realtime_stats_seconds
+    )
     _subscribe_once()
 
 
@@ -296,19 +302,15 @@ def snapshot_for(session: Session, user: User, *, now: dt.datetime | None = None
 def _read_session(app: Flask) -> Iterator[Session]:
     from hub.db import db
 
-    session = db.sessionmaker_for(app)()
-    try:
+    with db.read_session(app) as session:
         yield session
-    finally:
-        session.rollback()
-        session.close()
 
 
 def _emit_queue_stats(
     session: Session, queue_ids: Iterable[int | None], *, to_agents: bool = True
 ) -> None:
     """Fresh figures of ``queue_ids`` to the wallboards and, unless ``to_agents`` is False,
-    to every agent serving those queues."""
+    to every agent serving those queues (at once: the fan-out thread coalesces instead)."""
     from hub.routing import queue_stats
 
     ids = sorted({q for q in queue_ids if q is not None})
@@ -325,7 +327,15 @@ _AGENT_KEYS = ("agent_id", "declined_by", "missed_by", "from_agent_id", "previou
 
 
 def dispatch(session: Session, evt: DomainEvent) -> None:
-    """Turn one committed domain event into Socket.IO emits (explicit rooms only)."""
+    """Turn one committed domain event into Socket.IO emits (explicit rooms only), the
+    queue figures included (sent at once; the fan-out thread coalesces them instead)."""
+    for queue_ids, to_agents in _dispatch_event(session, evt):
+        _emit_queue_stats(session, queue_ids, to_agents=to_agents)
+
+
+def _dispatch_event(session: Session, evt: DomainEvent) -> list[tuple[list[int], bool]]:
+    """The event's own emits. Returns the queues whose figures it changed, each with
+    whether the queue's agents (not only the wallboards) need them."""
     data = evt.data
     if evt.type == events.AGENT_STATE_CHANGED:
         agent_id = int(data["agent_id"])
@@ -341,13 +351,12 @@ def dispatch(session: Session, evt: DomainEvent) -> None:
         # and longest wait, which a state change does not move: sending them the figures
         # too cost every state change a frame to every agent of the queue (N² per shift
         # start; see bench/README.md, "Wallboard").
-        _emit_queue_stats(session, agent_queue_ids(session, agent_id), to_agents=False)
-        return
+        return [(agent_queue_ids(session, agent_id), False)]
     if evt.type == events.SLA_BREACHED:
         emit_to_room("sla_breach", dict(data), SUPERVISORS)
-        return
+        return []
     if "interaction_id" not in data or "queue_id" not in data:
-        return
+        return []
     interaction_id = int(data["interaction_id"])
     if evt.type == events.INTERACTION_OFFERED:
         offer = session.get(Offer, int(data["offer_id"]))
@@ -370,8 +379,240 @@ def dispatch(session: Session, evt: DomainEvent) -> None:
         emit_to_rooms(
             "interaction_updated", payload, [agent_room(a) for a in sorted(agents)] + [SUPERVISORS]
         )
-    queues = [data.get("queue_id"), data.get("from_queue_id")]
-    _emit_queue_stats(session, queues)
+    queues = [q for q in (data.get("queue_id"), data.get("from_queue_id")) if q is not None]
+    return [([int(q) for q in queues], True)]
+
+
+# ------------------------------------------------------------------ the fan-out thread
+
+
+class _AppStats:
+    """Queues of one app whose figures changed since they were last sent."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.for_agents: set[int] = set()  # the queue's room needs them too
+        self.for_supervisors: set[int] = set()
+        self.last_sent = 0.0  # monotonic time of the last send (0: never)
+
+
+class Dispatcher:
+    """Committed events become emits on one background thread per process, not in the
+    thread that committed (a webhook, an SMTP session, a socket handler).
+
+    - ``submit`` appends to a bounded queue and returns; when the queue is full the
+      committing thread waits for room (back-pressure) and, should the thread stay stuck,
+      dispatches the event itself: an event is never dropped.
+    - One thread keeps the order of the events, so a room's ``seq`` numbers go out in order.
+    - A batch of events is read in one read-only session (one connection).
+    - Queue figures are coalesced: an event only marks its queues dirty; the figures of all
+      dirty queues of an app go out in one computation at most once per
+      ``realtime_stats_seconds`` (at once when the last send is older than that).
+    """
+
+    def __init__(self, maxsize: int = 10_000, stats_seconds: float = 1.0) -> None:
+        self.maxsize = maxsize
+        self.stats_seconds = stats_seconds
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[Flask, DomainEvent]] = deque()
+        self._stats: dict[int, _AppStats] = {}
+        self._busy = False
+        self._flush_now = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self.dispatched = 0
+        self.stats_sends = 0
+        self.inline = 0
+
+    def configure(self, *, maxsize: int, stats_seconds: float) -> None:
+        with self._cond:
+            self.maxsize = max(1, int(maxsize))
+            self.stats_seconds = max(0.0, float(stats_seconds))
+
+    # ------------------------------------------------------------------ producers
+
+    def submit(self, app: Flask, evt: DomainEvent, *, block_seconds: float = 10.0) -> None:
+        """Queue ``evt`` (already committed) for the fan-out thread."""
+        self._ensure_thread()
+        if threading.current_thread() is self._thread:
+            self._run_inline(app, evt)  # an emit's own side effect: keep it in order
+            return
+        deadline = time.monotonic() + block_seconds
+        with self._cond:
+            while len(self._queue) >= self.maxsize:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            else:
+                self._queue.append((app, evt))
+                self._cond.notify_all()
+                return
+        # The fan-out thread is stuck: deliver from here rather than lose the event.
+        log.warning(
+            "real-time queue full for %.0f s: %s dispatched inline", block_seconds, evt.type
+        )
+        self._run_inline(app, evt)
+
+    def mark_dirty(self, app: Flask, queue_ids: Iterable[int], *, to_agents: bool) -> None:
+        ids = {int(q) for q in queue_ids}
+        if not ids:
+            return
+        self._ensure_thread()
+        with self._cond:
+            stats = self._stats.get(id(app))
+            if stats is None:
+                stats = self._stats[id(app)] = _AppStats(app)
+            stats.for_supervisors |= ids
+            if to_agents:
+                stats.for_agents |= ids
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0, *, flush_stats: bool = True) -> bool:
+        """Wait until every submitted event is emitted (and, with ``flush_stats``, the dirty
+        queue figures sent without waiting for their interval). True when idle."""
+        if self._thread is None or not self._thread.is_alive():
+            return not self._queue
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if flush_stats:
+                self._flush_now = True
+                self._cond.notify_all()
+            while self._queue or self._busy or (flush_stats and self._has_dirty()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    # ------------------------------------------------------------------ the thread
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():  # forked (a Celery worker child): start afresh
+            self._reset()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="switchboard-realtime", daemon=True
+                )
+                self._thread.start()
+
+    def _has_dirty(self) -> bool:
+        return any(s.for_supervisors for s in self._stats.values())
+
+    def _next_stats_due(self, now: float) -> float | None:
+        due = [s.last_sent + self.stats_seconds for s in self._stats.values() if s.for_supervisors]
+        if not due:
+            return None
+        return now if self._flush_now else min(due)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    due = self._next_stats_due(now)
+                    if self._queue or (due is not None and due <= now):
+                        break
+                    self._cond.wait(None if due is None else due - now)
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), 256))]
+                self._busy = True
+                self._cond.notify_all()  # producers waiting for room
+            try:
+                self._process(batch)
+                self._send_due_stats()
+            except Exception:  # never let the thread die
+                log.exception("real-time fan-out thread")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _process(self, batch: list[tuple[Flask, DomainEvent]]) -> None:
+        i = 0
+        while i < len(batch):
+            app = batch[i][0]
+            j = i
+            while j < len(batch) and batch[j][0] is app:
+                j += 1
+            with app.app_context():
+                try:
+                    with _read_session(app) as session:
+                        for _, evt in batch[i:j]:
+                            self._dispatch_one(app, session, evt)
+                except Exception:
+                    log.exception("real-time fan-out failed")
+            i = j
+
+    def _dispatch_one(self, app: Flask, session: Session, evt: DomainEvent) -> None:
+        # Events of one batch share the session: read every row afresh for each.
+        session.expire_all()
+        try:
+            changed = _dispatch_event(session, evt)
+        except Exception:  # a failed emit must not stop the others
+            log.exception("real-time fan-out failed for %s", evt.type)
+            return
+        self.dispatched += 1
+        for queue_ids, to_agents in changed:
+            self.mark_dirty(app, queue_ids, to_agents=to_agents)
+
+    def _run_inline(self, app: Flask, evt: DomainEvent) -> None:
+        self.inline += 1
+        try:
+            with app.app_context(), _read_session(app) as session:
+                dispatch(session, evt)
+        except Exception:
+            log.exception("real-time fan-out failed for %s", evt.type)
+
+    def _send_due_stats(self) -> None:
+        now = time.monotonic()
+        todo: list[tuple[Flask, set[int], set[int]]] = []
+        with self._cond:
+            flush_all = self._flush_now
+            self._flush_now = False
+            for key, stats in list(self._stats.items()):
+                if not stats.for_supervisors:
+                    if now >= stats.last_sent + self.stats_seconds:
+                        del self._stats[key]  # quiet for a while: forget the app
+                    continue
+                if not flush_all and now < stats.last_sent + self.stats_seconds:
+                    continue
+                todo.append((stats.app, stats.for_supervisors, stats.for_agents))
+                stats.for_supervisors, stats.for_agents = set(), set()
+                stats.last_sent = now
+        for app, for_supervisors, for_agents in todo:
+            try:
+                with app.app_context():
+                    self._send_stats(app, for_supervisors, for_agents)
+            except Exception:
+                log.exception("queue figures not sent")
+
+    def _send_stats(self, app: Flask, for_supervisors: set[int], for_agents: set[int]) -> None:
+        from hub.routing import queue_stats
+
+        with _read_session(app) as session:
+            stats = queue_stats(session, queue_ids=sorted(for_supervisors))
+        for item in stats:
+            if item["queue_id"] in for_agents:
+                emit_to_room("queue_stats", {"queues": [item]}, queue_room(item["queue_id"]))
+        if stats:
+            emit_to_room("queue_stats", {"queues": stats}, SUPERVISORS)
+        self.stats_sends += 1
+
+
+dispatcher = Dispatcher()
+
+
+def wait_idle(timeout: float = 30.0, *, flush_stats: bool = True) -> bool:
+    """Block until the committed events so far have gone out (tests, benchmarks, shutdown):
+    see :meth:`Dispatcher.wait_idle`."""
+    return dispatcher.wait_idle(timeout, flush_stats=flush_stats)
 
 
 def reminder_payload(session: Session, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -435,16 +676,13 @@ def _on_planning_event(evt: DomainEvent) -> None:
 
 
 def _on_event(evt: DomainEvent) -> None:
+    """After a commit: hand the event to the fan-out thread (no query, no emit here)."""
     if not has_app_context():
         return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if "switchboard.socketio" not in app.extensions:
         return
-    try:
-        with _read_session(app) as session:
-            dispatch(session, evt)
-    except Exception:  # a failed emit must not disturb the committed write
-        log.exception("real-time fan-out failed for %s", evt.type)
+    dispatcher.submit(app, evt)
 
 
 _HANDLED = (

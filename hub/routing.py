@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +37,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
 from sqlalchemy import Select, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from crm_core.db import utcnow
 from crm_core.errors import (
@@ -1251,45 +1254,72 @@ def queue_stats(
 ) -> list[dict[str, Any]]:
     """Wallboard figures per queue: waiting now, longest wait, and today (in the queue's
     time zone) offered, answered, abandoned, service level %, average handle time; agents
-    of the queue by state."""
+    of the queue by state.
+
+    A handful of grouped queries for all the queues asked for (per time zone for the
+    figures of today), not a round of queries per queue."""
     now = now or utcnow()
     stmt = select(Queue).where(Queue.active.is_(True)).order_by(Queue.name)
     if queue_ids is not None:
+        if not queue_ids:
+            return []
         stmt = stmt.where(Queue.id.in_(queue_ids))
-    result = []
-    for queue in session.scalars(stmt):
-        start = _day_start(now, queue.timezone)
-        waiting_row = session.execute(
-            select(func.count(), func.min(QueueEntry.enqueued_at)).where(
-                QueueEntry.queue_id == queue.id, QueueEntry.state.in_(("waiting", "offered"))
-            )
-        ).one()
-        waiting, oldest = int(waiting_row[0] or 0), waiting_row[1]
+    queues = list(session.scalars(stmt))
+    if not queues:
+        return []
+    ids = [q.id for q in queues]
+    waiting: dict[int, tuple[int, dt.datetime | None]] = {}
+    for queue_id, count, oldest in session.execute(
+        select(QueueEntry.queue_id, func.count(), func.min(QueueEntry.enqueued_at))
+        .where(QueueEntry.queue_id.in_(ids), QueueEntry.state.in_(("waiting", "offered")))
+        .group_by(QueueEntry.queue_id)
+    ):
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=dt.UTC)
-        offered = (
-            session.scalar(
-                select(func.count()).where(
-                    QueueEntry.queue_id == queue.id, QueueEntry.enqueued_at >= start
-                )
-            )
-            or 0
-        )
-        today = session.execute(
+        waiting[queue_id] = (int(count or 0), oldest)
+    starts = {q.id: _day_start(now, q.timezone) for q in queues}
+    offered: Counter[int] = Counter()
+    today: dict[int, list[Any]] = {}
+    for start in sorted(set(starts.values())):
+        same_day = [q for q in ids if starts[q] == start]
+        for queue_id, count in session.execute(
+            select(QueueEntry.queue_id, func.count())
+            .where(QueueEntry.queue_id.in_(same_day), QueueEntry.enqueued_at >= start)
+            .group_by(QueueEntry.queue_id)
+        ):
+            offered[queue_id] = int(count or 0)
+        for row in session.execute(
             select(
+                QueueEntry.queue_id,
                 QueueEntry.channel,
                 QueueEntry.wait_seconds,
                 QueueEntry.answered_at,
                 QueueEntry.finished_at,
                 QueueEntry.abandoned_at,
             ).where(
-                QueueEntry.queue_id == queue.id,
+                QueueEntry.queue_id.in_(same_day),
                 (QueueEntry.answered_at >= start) | (QueueEntry.abandoned_at >= start),
             )
-        ).all()
+        ):
+            today.setdefault(row[0], []).append(row[1:])
+    states = ("available", "offered", "busy", "wrap_up", "break", "offline")
+    agents = {q: dict.fromkeys(states, 0) for q in ids}
+    for queue_id, state, count in session.execute(
+        select(QueueMember.queue_id, AgentStatus.state, func.count())
+        .outerjoin(AgentStatus, AgentStatus.user_id == QueueMember.user_id)
+        .where(QueueMember.queue_id.in_(ids))
+        .group_by(QueueMember.queue_id, AgentStatus.state)
+    ):
+        # A member without a status row has never logged in: offline.
+        key = state if state is not None else "offline"
+        agents[queue_id][key] = agents[queue_id].get(key, 0) + int(count)
+    result = []
+    for queue in queues:
+        start = starts[queue.id]
+        n_waiting, first_in = waiting.get(queue.id, (0, None))
         answered = abandoned = within = 0
         handle: list[float] = []
-        for channel, wait, answered_at, finished_at, abandoned_at in today:
+        for channel, wait, answered_at, finished_at, abandoned_at in today.get(queue.id, []):
             if abandoned_at is not None and abandoned_at >= start:
                 abandoned += 1
                 continue
@@ -1301,26 +1331,16 @@ def queue_stats(
                 within += 1
             if finished_at is not None:
                 handle.append((finished_at - answered_at).total_seconds())
-        members = select(QueueMember.user_id).where(QueueMember.queue_id == queue.id)
-        by_state = dict.fromkeys(("available", "offered", "busy", "wrap_up", "break", "offline"), 0)
-        for state, count in session.execute(
-            select(AgentStatus.state, func.count())
-            .where(AgentStatus.user_id.in_(members))
-            .group_by(AgentStatus.state)
-        ):
-            by_state[state] = int(count)
-        member_count = session.scalar(select(func.count()).select_from(members.subquery())) or 0
-        by_state["offline"] += max(0, member_count - sum(by_state.values()))
         result.append(
             {
                 "queue_id": queue.id,
                 "name": queue.name,
                 "channels": list(queue.channels or []),
-                "waiting": waiting,
+                "waiting": n_waiting,
                 "longest_wait_seconds": (
-                    max(0, int((now - oldest).total_seconds())) if oldest is not None else 0
+                    max(0, int((now - first_in).total_seconds())) if first_in is not None else 0
                 ),
-                "offered": int(offered),
+                "offered": offered[queue.id],
                 "answered": answered,
                 "abandoned": abandoned,
                 "service_level": (
@@ -1330,7 +1350,7 @@ def queue_stats(
                 ),
                 "aht_seconds": round(sum(handle) / len(handle)) if handle else None,
                 "sla_targets": queue.sla_targets or {},
-                "agents": by_state,
+                "agents": agents[queue.id],
                 "as_of": now.isoformat(),
             }
         )
@@ -1430,7 +1450,14 @@ _local = threading.local()
 def _kick(evt: DomainEvent) -> None:
     """After a commit that freed an agent or queued work, run a routing pass: in-process
     (eager Celery) in the embedded default, on a worker otherwise. Passes triggered by a
-    pass's own commit fold into the running one instead of nesting."""
+    pass's own commit fold into the running one instead of nesting.
+
+    In-process, the pass does not run inside the ``after_commit`` hook (the committing
+    session still holds its connection there, so the pass would need a second one: with
+    many requests at once the pool runs dry and they wait on each other). It runs when the
+    committing transaction has ended and given its connection back
+    (:func:`_run_pending_pass`), still in the same thread, so the caller sees the offers.
+    """
     if evt.type == events.AGENT_STATE_CHANGED and evt.data.get("state") not in ROUTABLE_STATES:
         return
     if not has_app_context() or "celery" not in current_app.extensions:
@@ -1440,6 +1467,38 @@ def _kick(evt: DomainEvent) -> None:
     if getattr(_local, "running", False):
         _local.again = True
         return
+    if not _eager():
+        from hub.tasks import route_pending_task
+
+        try:
+            route_pending_task.delay()
+        except Exception:  # the commit that triggered us stands; the periodic tick retries
+            log.exception("routing pass after %s not sent", evt.type)
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.extensions.get(_BACKGROUND_KEY):
+        router.kick(app)
+        return
+    _local.pending = True
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _run_pending_pass(session: Session, transaction: SessionTransaction) -> None:
+    """The in-process routing pass asked for by :func:`_kick`, once the outermost
+    transaction that published the event has ended (its connection back in the pool)."""
+    if transaction.parent is not None or not getattr(_local, "pending", False):
+        return
+    if getattr(_local, "running", False) or not has_app_context():
+        return
+    _local.pending = False
+    try:
+        _run_passes()
+    except Exception:  # the commit that triggered us stands; the periodic tick retries
+        log.exception("routing pass failed")
+
+
+def _run_passes() -> None:
+    """Routing passes until no commit asks for another (at most 10 in a row)."""
     from hub.tasks import route_pending_task
 
     _local.running = True
@@ -1449,12 +1508,96 @@ def _kick(evt: DomainEvent) -> None:
             _local.again = False
             route_pending_task.delay()
             rounds += 1
-            if not _local.again or rounds >= 10 or not _eager():
+            if not _local.again or rounds >= 10:
                 break
-    except Exception:  # the commit that triggered us stands; the periodic tick retries
-        log.exception("routing pass after %s failed", evt.type)
     finally:
         _local.running = False
+        _local.again = False
+
+
+_BACKGROUND_KEY = "switchboard.routing.background"
+
+
+class Router:
+    """The routing passes of ``switchboard serve``, on one background thread.
+
+    A commit that frees an agent or queues work only sets a flag (:meth:`kick`) and the
+    request answers at once; the thread runs a pass when the flag is up. Kicks that arrive
+    while a pass runs make one more pass, not one each: fifty calls arriving together cost
+    a few passes (each offers up to ``DEFAULT_BATCH`` entries), not fifty. The periodic
+    tick still routes whatever a failed pass left.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._wanted: dict[int, Any] = {}  # id(app) -> app
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self.passes = 0
+
+    def kick(self, app: Any) -> None:
+        if self._pid != os.getpid():
+            self._reset()
+        with self._cond:
+            self._wanted[id(app)] = app
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="switchboard-router", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no pass is wanted or running (tests, benchmarks). True when idle."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._wanted or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._wanted:
+                    self._cond.wait()
+                apps = list(self._wanted.values())
+                self._wanted.clear()
+                self._busy = True
+            try:
+                for app in apps:
+                    with app.app_context():
+                        try:
+                            _run_passes()
+                            self.passes += 1
+                        except Exception:  # the tick retries
+                            log.exception("background routing pass failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+
+router = Router()
+
+
+def route_in_background(app: Any) -> None:
+    """From now on, routing passes of ``app`` in this process run on the router thread
+    (:class:`Router`) instead of in the thread that committed. ``switchboard serve`` calls
+    this (setting ``routing_background``); without it, passes run in the committing thread
+    right after its commit, as tests, the CLI and embedders expect."""
+    app.extensions[_BACKGROUND_KEY] = True
+
+
+def wait_idle(timeout: float = 30.0) -> bool:
+    """Wait for the background router (if any) to finish the passes asked for."""
+    return router.wait_idle(timeout)
 
 
 @contextmanager
@@ -1517,7 +1660,9 @@ __all__ = [
     "expire_offers",
     "finish_due_wrap_ups",
     "queue_stats",
+    "route_in_background",
     "route_pending",
+    "router",
     "routing_deferred",
     "volume_today",
 ]

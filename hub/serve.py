@@ -34,6 +34,10 @@ def run_all_in_one(app: Flask, *, host: str, port: int, setup: bool) -> None:
         print(f"    {role:<10} {email}", flush=True)
     print("  press Ctrl-C to stop\n", flush=True)
     stop = threading.Event()
+    if settings.routing_background:
+        from hub.routing import route_in_background
+
+        route_in_background(app)  # requests answer without waiting for the routing pass
     # Also with a broker: the tick is idempotent (row locks), so this and Celery beat may
     # both run it, and the all-in-one server never depends on a beat being started.
     start_ticker(app, stop, float(settings.tick_seconds))

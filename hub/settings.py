@@ -36,13 +36,25 @@ class Settings(BaseSettings):
     ticket_prefix: str = Field("SB-", description="prefix of ticket numbers")
     log_level: str = Field("INFO")
     sql_echo: bool = False
-    db_pool_size: int = 10
+    db_pool_size: int = Field(
+        20, description="connections kept per process (as many again in overflow)"
+    )
+    db_pool_timeout: float = Field(30.0, description="seconds to wait for a free connection")
     statement_timeout_ms: int = 30_000
     socketio_async_mode: str = Field("threading", description="threading | eventlet | gevent")
     socketio_channel: str = Field("flask-socketio", description="Redis channel of the emits")
     agent_grace_seconds: int = Field(120, description="socket gone this long: agent goes offline")
     routing_aging_seconds: int = Field(60, description="waiting this long counts as +1 priority")
     tick_seconds: int = Field(5, description="period of the offer, wrap-up, SLA check")
+    routing_background: bool = Field(
+        True, description="switchboard serve routes on a thread of its own, not in requests"
+    )
+    realtime_stats_seconds: float = Field(
+        1.0, description="queue figures go out at most this often per queue (coalesced)"
+    )
+    realtime_queue_size: int = Field(
+        10_000, description="committed events waiting for the fan-out thread, at most"
+    )
     # Voice channel (channels/twilio_voice): on when both are set; see docs/twilio-voice.md.
     twilio_account_sid: str = Field("", description="Twilio account SID (AC...)")
     twilio_auth_token: str = Field("", description="Twilio auth token: signs the webhooks")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from hub import realtime
 from hub.realtime import socketio
 from tests.factories import PASSWORD, make_customer
 from tests.routing_helpers import Db, call, make_agent, make_queue, pending_offer, state_of
@@ -28,6 +29,9 @@ def connect(app: Any, client: Any) -> Any:
 
 
 def received(sc: Any, name: str | None = None) -> list[Any]:
+    # Emits leave from the fan-out thread after the commit: wait until it has sent
+    # everything committed so far (and the coalesced queue figures) before looking.
+    assert realtime.wait_idle(30)
     msgs = sc.get_received(NS)
     return [m for m in msgs if name is None or m["name"] == name]
 
