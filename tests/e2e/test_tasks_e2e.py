@@ -100,3 +100,66 @@ def test_task_reminder_live_then_overdue_for_the_supervisor(
     expect_text(boss.locator("#overdue-list"), "No overdue tasks.")
     ctx.close()
     boss_ctx.close()
+
+
+def test_task_from_a_ticket_and_the_calendar_views(
+    browser: Any, live_server: LiveServer, artifacts: Path
+) -> None:
+    """In Polish and Warsaw time: a task from a ticket lands in "My day"; the calendar
+    shows a weekly appointment in the week and month views and on its room's schedule."""
+    from playwright.sync_api import expect
+
+    from crm_core.services.calendar import do_create_resource
+    from crm_core.services.tasks import do_create_task
+    from crm_core.services.tickets import do_create_ticket
+
+    now = dt.datetime.now(dt.UTC)
+    with live_server.app.app_context(), db.transaction() as session:
+        agent = make_user(session, name="Piotr Nowak")
+        agent.language, agent.timezone = "pl", "Europe/Warsaw"
+        ticket = do_create_ticket(session, subject="Router keeps rebooting", assignee_id=agent.id)
+        room = do_create_resource(session, name="Sala Wisła", kind="room")
+        start = (now + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+        do_create_task(
+            session, agent,
+            {"kind": "appointment", "title": "Przegląd tygodnia", "start_at": start,
+             "end_at": start + dt.timedelta(minutes=30), "rrule": "FREQ=WEEKLY;COUNT=3",
+             "resource_ids": [room.id]},
+        )  # fmt: skip
+        email, ticket_id = agent.email, ticket.id
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, timezone_id="UTC")
+    page = ctx.new_page()
+    login(page, live_server, email, "/console")
+    page.click("#tab-tickets")
+    expect_text(page.locator("#ticket-area"), "Router keeps rebooting")
+    page.click("#ticket-area button.linklike")
+    button = page.get_by_role("button", name="Nowe zadanie do tego zgłoszenia")
+    expect(button).to_be_visible(timeout=TIMEOUT)
+    button.click()
+    expect_text(page.locator("#task-context"), f"#{ticket_id}")
+    page.fill("#task-title", "Oddzwonić w sprawie routera")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/tasks") and r.status == 201):
+        page.click("#task-save")
+    expect_text(page.locator("#today-list"), "Oddzwonić w sprawie routera")
+    with live_server.app.app_context():
+        task = db.session.scalars(
+            select(PlanningTask).where(PlanningTask.title == "Oddzwonić w sprawie routera")
+        ).one()
+        assert task.ticket_id == ticket_id and task.timezone == "Europe/Warsaw"
+
+    page.click("text=Kalendarz")
+    page.wait_for_url("**/console/calendar")
+    grid = page.locator("#cal-grid")
+    expect_text(grid, "Przegląd tygodnia")
+    expect(page.locator('.cal-views button[data-view="week"]')).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    shot(page, artifacts, "tasks-04-calendar-week")
+    with page.expect_response(lambda r: "/api/v1/calendar?" in r.url):
+        page.click('.cal-views button[data-view="month"]')
+    expect(grid.locator(".cal-item", has_text="Przegląd tygodnia")).not_to_have_count(0)
+    with page.expect_response(lambda r: "/schedule?" in r.url):
+        page.select_option("#cal-scope", label="Zasób: Sala Wisła")
+    expect_text(grid, "Przegląd tygodnia")
+    shot(page, artifacts, "tasks-05-calendar-month-room")
+    ctx.close()
