@@ -78,7 +78,7 @@ def create_app(config: dict[str, Any] | None = None, *, engine: Engine | None = 
         logging.getLogger("kombu.connection").setLevel(logging.ERROR)
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
 
-    from hub import auth, errors, i18n
+    from hub import auth, errors, i18n, nav
     from hub.celery import celery_init_app
     from hub.db import db
 
@@ -87,6 +87,7 @@ def create_app(config: dict[str, Any] | None = None, *, engine: Engine | None = 
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    nav.init_app(app)  # the menu of every page
     celery_init_app(app)
     from hub import realtime, routing, sla, tasks
 
