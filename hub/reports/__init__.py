@@ -16,7 +16,7 @@ console's report pages, the exports and the saved reports then work for it uncha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -233,8 +233,6 @@ def choose(value: str | None, allowed: Mapping[str, Any], what: str) -> str:
         raise ReportError(f"unknown {what}: {value!r}")
     return value
 
-
-Formatter = Callable[[Any], str]
 
 __all__ = [
     "CHART_TYPES",

@@ -34,7 +34,7 @@ from hub.reports import (
     register,
 )
 from hub.reports.contact_centre import CHANNEL_LABELS, DRILL_LIMIT, PRIORITY_LABELS
-from hub.reports.periods import slot_expr
+from hub.reports.periods import report_dialect, slot_expr
 
 NONE_KEY = "-"  # the series of rows whose field is empty
 
@@ -302,7 +302,7 @@ class EntityReport:
         series_key = choose(filters.group, ent.series, "group")
         field = ent.series[series_key]
         period = filters.period
-        dialect = session.get_bind().dialect.name
+        dialect = report_dialect(session)
         slot = slot_expr(ent.time, dialect, period.slot_seconds).label("slot")
         value = field.expr.label("series")
         stmt = (

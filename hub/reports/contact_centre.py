@@ -44,7 +44,7 @@ from hub.reports import (
     choose,
     register,
 )
-from hub.reports.periods import seconds_between, slot_expr
+from hub.reports.periods import report_dialect, seconds_between, slot_expr
 
 DRILL_LIMIT = 5000
 
@@ -59,7 +59,7 @@ CHANNEL_LABELS: dict[str, Any] = {
 
 
 def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
+    return report_dialect(session)
 
 
 def _now(filters: Filters) -> dt.datetime:
@@ -106,16 +106,16 @@ def _entry_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     return conds
 
 
-_answer_clock = aliased(SlaClock, name="answer_clock")
-
-
-def _with_clock(stmt: Select[Any]) -> Select[Any]:
-    return stmt.outerjoin(
-        _answer_clock,
-        and_(
-            _answer_clock.interaction_id == QueueEntry.interaction_id,
-            _answer_clock.kind == "answer",
-        ),
+def _breached() -> ColumnElement[bool]:
+    """The entry's ``answer`` SLA clock recorded a breach: a correlated scalar subquery,
+    one probe of the unique (interaction_id, kind) index per counted row. (A join, or an
+    EXISTS that PostgreSQL turns into a hashed subplan, reads every clock ever started.)"""
+    return (
+        select(SlaClock.breached_at)
+        .where(SlaClock.interaction_id == QueueEntry.interaction_id, SlaClock.kind == "answer")
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
     )
 
 
@@ -126,7 +126,7 @@ def _metric_predicates(target: ColumnElement[Any]) -> dict[str, ColumnElement[bo
         "answered": answered,
         "abandoned": and_(QueueEntry.abandoned_at.is_not(None), QueueEntry.answered_at.is_(None)),
         "within_target": and_(answered, QueueEntry.wait_seconds <= target),
-        "breached": _answer_clock.breached_at.is_not(None),
+        "breached": _breached(),
     }
 
 
@@ -142,7 +142,7 @@ def _entry_rows(
     agent = aliased(User, name="agent")
     handle = seconds_between(QueueEntry.finished_at, QueueEntry.answered_at, dialect)
     stmt = (
-        _with_clock(select(QueueEntry))
+        select(QueueEntry)
         .join(Interaction, Interaction.id == QueueEntry.interaction_id)
         .outerjoin(Customer, Customer.id == Interaction.customer_id)
         .outerjoin(Queue, Queue.id == QueueEntry.queue_id)
@@ -160,7 +160,7 @@ def _entry_rows(
             handle,
             QueueEntry.answered_at,
             QueueEntry.abandoned_at,
-            _answer_clock.breached_at,
+            _breached(),
         )
         .where(*conds)
         .order_by(order, QueueEntry.interaction_id)
@@ -239,7 +239,7 @@ class ContactCentreReport:
         handle = seconds_between(QueueEntry.finished_at, QueueEntry.answered_at, dialect)
         finished = and_(QueueEntry.answered_at.is_not(None), QueueEntry.finished_at.is_not(None))
         stmt = (
-            _with_clock(select(QueueEntry))
+            select(QueueEntry)
             .with_only_columns(
                 slot,
                 QueueEntry.channel,
@@ -251,7 +251,27 @@ class ContactCentreReport:
                 func.sum(case((preds["answered"], QueueEntry.wait_seconds), else_=0)),
                 func.sum(case((finished, handle), else_=None)),
                 _flag(finished),
-                _flag(preds["breached"]),
+            )
+            .where(
+                QueueEntry.enqueued_at >= period.start,
+                QueueEntry.enqueued_at < period.end,
+                *_entry_conditions(filters),
+            )
+            .group_by(slot, QueueEntry.channel)
+        )
+        # Breaches in a second statement: a join that PostgreSQL can run in parallel and
+        # that leaves the first one free of a per-row subquery. The unique (interaction_id,
+        # kind) of sla_clocks makes the join count each contact at most once.
+        breach_stmt = (
+            select(slot, QueueEntry.channel, func.count())
+            .select_from(QueueEntry)
+            .join(
+                SlaClock,
+                and_(
+                    SlaClock.interaction_id == QueueEntry.interaction_id,
+                    SlaClock.kind == "answer",
+                    SlaClock.breached_at.is_not(None),
+                ),
             )
             .where(
                 QueueEntry.enqueued_at >= period.start,
@@ -271,10 +291,16 @@ class ContactCentreReport:
             "handled",
             "breached",
         )
-        per_slot: dict[int, list[tuple[str, dict[str, float]]]] = defaultdict(list)
+        cells: dict[tuple[int, str], dict[str, float]] = {}
         for row in session.execute(stmt):
-            values = {n: float(v or 0) for n, v in zip(names, row[2:], strict=True)}
-            per_slot[int(row[0])].append((row[1], values))
+            values = {n: float(v or 0) for n, v in zip(names, row[2:], strict=False)}
+            values["breached"] = 0.0
+            cells[(int(row[0]), row[1])] = values
+        for slot_no, channel, breaches in session.execute(breach_stmt):
+            cells[(int(slot_no), channel)]["breached"] = float(breaches)
+        per_slot: dict[int, list[tuple[str, dict[str, float]]]] = defaultdict(list)
+        for (slot_no, channel), values in cells.items():
+            per_slot[slot_no].append((channel, values))
         buckets = period.buckets()
         index = {b: i for i, b in enumerate(buckets)}
         by_bucket: list[dict[str, float]] = [dict.fromkeys(names, 0.0) for _ in buckets]

@@ -159,6 +159,19 @@ class Period:
         return out
 
 
+def report_dialect(session: Any) -> str:
+    """The database's dialect name; on PostgreSQL also ``SET LOCAL jit = off`` for the
+    report's transaction. Report statements are estimated expensive enough for JIT, whose
+    compilation then costs seconds on a query that runs in a fraction of one (measured with
+    ``bench/reports.py``)."""
+    from sqlalchemy import text
+
+    name = str(session.get_bind().dialect.name)
+    if name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+    return name
+
+
 def slot_expr(column: Any, dialect: str, size: int) -> ColumnElement[int]:
     """SQL for ``floor(epoch(column) / size)``, on SQLite and PostgreSQL."""
     if dialect == "postgresql":
