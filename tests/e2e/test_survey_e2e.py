@@ -76,6 +76,20 @@ def test_agent_runs_a_survey_and_the_results_count_console_and_web(
         "Completed: the answers are saved.", timeout=TIMEOUT
     )
 
+    # The answers are on the customer's card in the console.
+    page.goto(f"{live_server.url}/console")
+    page.fill("#search", "Kowalska")
+    expect_text(page.locator("#search-results"), "Kowalska")
+    page.keyboard.press("Enter")
+    surveys = page.locator("#card-area .card-surveys")
+    expect_text(surveys, "Satisfaction")
+    expect_text(surveys, "Which plan do you have?")
+    expect_text(surveys, "Premium")
+    expect(page.locator("#card-area .card-actions a")).to_have_attribute(
+        "href", f"/campaigns/surveys?customer_id={cid}"
+    )
+    shot(page, artifacts, "survey-on-card")
+
     # The same survey on its public web form, in Polish, on a phone.
     visitor = browser.new_context(viewport={"width": 390, "height": 844}, locale="pl-PL")
     form = visitor.new_page()
