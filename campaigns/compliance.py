@@ -41,7 +41,7 @@ from campaigns.models import (
     Lead,
     LeadAttempt,
 )
-from crm_core.errors import Conflict
+from crm_core.errors import N_, Conflict
 from crm_core.models import Customer
 
 DEFAULT_WINDOW = (dt.time(8, 0), dt.time(21, 0))
@@ -221,19 +221,19 @@ def next_window_opening(
 
 def _messages() -> dict[str, str]:
     return {
-        "campaign_inactive": "the campaign is not active",
-        "campaign_dates": "today is outside the campaign's dates",
-        "invalid_number": "the number is not a valid E.164 number",
-        "dnc_global": "the number is on the global do-not-call list",
-        "dnc_campaign": "the number is on this campaign's do-not-call list",
-        "no_calls_consent": "the customer does not want calls",
-        "max_attempts": "the maximum number of attempts is used up",
-        "unknown_timezone": "the callee's time zone is unknown",
-        "outside_window": "outside the calling hours in the callee's time zone",
-        "holiday": "a holiday in the callee's time zone",
-        "retry_interval": "the minimum interval between attempts has not passed",
-        "abandoned_recently": "an abandoned call to this number is too recent",
-        "not_due": "the lead is not due yet",
+        "campaign_inactive": N_("the campaign is not active"),
+        "campaign_dates": N_("today is outside the campaign's dates"),
+        "invalid_number": N_("the number is not a valid E.164 number"),
+        "dnc_global": N_("the number is on the global do-not-call list"),
+        "dnc_campaign": N_("the number is on this campaign's do-not-call list"),
+        "no_calls_consent": N_("the customer does not want calls"),
+        "max_attempts": N_("the maximum number of attempts is used up"),
+        "unknown_timezone": N_("the callee's time zone is unknown"),
+        "outside_window": N_("outside the calling hours in the callee's time zone"),
+        "holiday": N_("a holiday in the callee's time zone"),
+        "retry_interval": N_("the minimum interval between attempts has not passed"),
+        "abandoned_recently": N_("an abandoned call to this number is too recent"),
+        "not_due": N_("the lead is not due yet"),
     }
 
 

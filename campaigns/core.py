@@ -12,13 +12,14 @@ _subscribed = False
 def init_core(app: Flask) -> None:
     """The REST API under ``/api/v1/campaigns``, the supervisor screens, the import task."""
     global _subscribed
-    from campaigns import api, views
+    from campaigns import api, views, workstation
     from campaigns.imports import IMPORT_QUEUED
     from campaigns.tasks import on_import_queued
     from hub import events
 
     app.register_blueprint(api.bp)
     app.register_blueprint(views.bp)
+    app.register_blueprint(workstation.bp)
     csrf = app.extensions.get("csrf")
     if csrf is not None:
         # JSON bodies only (415 otherwise), which a cross-site form cannot send.
