@@ -93,7 +93,7 @@ class DatabaseCollector(Collector):
         agents = GaugeMetricFamily("switchboard_agents", "Agents per state", labels=["state"])
         now = utcnow()
         with db.sessionmaker_for(self.app)() as session:
-            names = dict(session.execute(select(Queue.id, Queue.name)).tuples().all())
+            names: dict[int, str] = dict(session.execute(select(Queue.id, Queue.name)).all())
             rows = session.execute(
                 select(QueueEntry.queue_id, func.count(), func.min(QueueEntry.enqueued_at))
                 .where(QueueEntry.state.in_(("waiting", "offered")))
