@@ -889,6 +889,9 @@ def load_demo(
     _write_history(session, gen, cards, rows, staff)
     _write_tickets(session, gen, cards, rows, users)
     _create_queues(session, users)
+    from hub.planning import load_demo_planning
+
+    load_demo_planning(session, users, now=now)
     session.flush()
     return [(email, role) for email, role, _name, _teams in DEMO_USERS]
 

@@ -332,3 +332,80 @@ def ics_feed(session: Session, user: User, *, now: dt.datetime) -> bytes:
         feed.add_component(item)
     feed.add_missing_timezones()
     return bytes(feed.to_ical())
+
+
+# ------------------------------------------------------------------------ demo data
+
+DEMO_RESOURCES = (
+    ("Sala Wisła", "room", "12 seats, screen"),
+    ("Sala Odra", "room", "6 seats"),
+    ("Toyota Corolla WX 12345", "car", "Pool car, Warsaw office"),
+    ("Projektor Epson", "equipment", "Portable projector"),
+)
+
+
+def load_demo_planning(session: Session, users: dict[str, User], *, now: dt.datetime) -> None:
+    """Resources, a weekly team meeting in a booked room, callbacks and an overdue task
+    for the demo agent (part of ``hub.demo.load_demo``; times relative to ``now``)."""
+    rooms = [
+        cal.do_create_resource(session, name=n, kind=k, description=d) for n, k, d in DEMO_RESOURCES
+    ]
+    agent = users.get("agent@switchboard.example")
+    boss = users.get("supervisor@switchboard.example")
+    if agent is None or boss is None:
+        return
+    anna = session.scalar(select(Customer).where(Customer.display_name == "Anna Kowalska").limit(1))
+    service = session.scalar(select(Team).where(Team.name == "Service"))
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    monday = (hour - dt.timedelta(days=hour.weekday())).replace(hour=8)
+    svc.do_create_task(
+        session,
+        boss,
+        {
+            "kind": "appointment",
+            "title": "Service team weekly",
+            "start_at": monday + dt.timedelta(days=7),
+            "end_at": monday + dt.timedelta(days=7, minutes=45),
+            "timezone": "UTC",
+            "rrule": "FREQ=WEEKLY;BYDAY=MO;COUNT=12",
+            "team_id": service.id if service is not None else None,
+            "attendee_ids": [agent.id],
+            "resource_ids": [rooms[0].id],
+            "reminder_minutes": [15],
+        },
+        now=now,
+    )
+    svc.do_create_task(
+        session,
+        agent,
+        {
+            "kind": "callback",
+            "title": "Call Anna back about the invoice",
+            "customer_id": anna.id if anna is not None else None,
+            "due_at": hour + dt.timedelta(hours=2),
+            "timezone": "UTC",
+            "priority": "high",
+            "reminder_minutes": [15],
+        },
+        now=now,
+    )
+    svc.do_create_task(
+        session,
+        agent,
+        {"title": "Send the signed contract back", "due_at": hour - dt.timedelta(days=1)},
+        now=now,
+    )
+    svc.do_create_task(
+        session,
+        agent,
+        {
+            "kind": "appointment",
+            "title": "Visit Kowalski Transport",
+            "start_at": hour + dt.timedelta(days=2, hours=1),
+            "end_at": hour + dt.timedelta(days=2, hours=3),
+            "timezone": "UTC",
+            "location": "Warszawa",
+            "resource_ids": [rooms[2].id],
+        },
+        now=now,
+    )

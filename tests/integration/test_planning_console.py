@@ -42,3 +42,27 @@ def test_calendar_page_and_my_day_panel(client: FlaskClient, session: Session) -
     assert 'id="overdue-panel"' not in text  # supervisors only
     console = client.get("/console").get_data(as_text=True)
     assert 'id="my-day"' in console and "Mój dzień" in console and "planning.js" in console
+
+
+def test_demo_data_plans_a_day_and_a_booked_room(client: FlaskClient, session: Session) -> None:
+    from sqlalchemy import select
+
+    from crm_core.models import PlanningResource, PlanningTask, User
+    from hub.demo import DEMO_PASSWORD, load_demo
+
+    load_demo(session, customers=10)
+    session.commit()
+    assert len(session.scalars(select(PlanningResource)).all()) == 4
+    weekly = session.scalars(
+        select(PlanningTask).where(PlanningTask.title == "Service team weekly")
+    ).one()
+    assert weekly.rrule and len(weekly.bookings) == 12
+    agent = session.scalars(select(User).where(User.email == "agent@switchboard.example")).one()
+    client.post("/login", data={"email": agent.email, "password": DEMO_PASSWORD})
+    day = client.get("/api/v1/tasks/today").get_json()
+    titles = [i["title"] for i in day["items"]]
+    assert titles[0] == "Send the signed contract back" and day["items"][0]["overdue"]
+    callback = session.scalars(
+        select(PlanningTask).where(PlanningTask.title == "Call Anna back about the invoice")
+    ).one()
+    assert callback.kind == "callback" and callback.customer_id is not None
