@@ -72,6 +72,7 @@ def _options() -> dict[str, Any]:
                 "metrics": [[m, str(label)] for m, label in k.metrics.items()],
                 "groups": [[g, str(label)] for g, label in k.groups.items()],
                 "unit": DEFAULT_UNITS.get(k.name, "day"),
+                "filters": list(getattr(k, "filters", ("queue", "team", "agent", "channel"))),
             }
             for k in kinds()
         ],

@@ -85,6 +85,12 @@
     else fill($("f-group"), k.groups);
     $("l-group").hidden = !wizard && k.groups.length < 2;
     $("f-unit").value = k.unit;
+    for (const name of ["queue", "team", "agent", "channel"]) {
+      const select = $("f-" + name);
+      const on = k.filters.includes(name);
+      select.closest("label").hidden = !on;
+      if (!on) select.value = "";
+    }
     if (args) applyArgs(args);
     run();
   }
@@ -131,6 +137,7 @@
       const d = new Date(value);
       return isNaN(d) ? String(value) : dtf.format(d);
     }
+    if (kindOfColumn === "seconds" && typeof value === "number") return SB.duration(value);
     if (typeof value === "number") return num.format(value);
     return String(value);
   }

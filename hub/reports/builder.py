@@ -288,7 +288,16 @@ class EntityReport:
 
     @property
     def groups(self) -> Mapping[str, Any]:
-        return entity(self.fixed_entity).series if self.fixed_entity else {}
+        if not self.fixed_entity:
+            return {}
+        return {k: f.label for k, f in entity(self.fixed_entity).series.items()}
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        """The filters that apply (the page hides the others)."""
+        if self.fixed_entity == "customers":
+            return ()
+        return ("queue", "team", "agent", "channel")
 
     @property
     def title(self) -> str:

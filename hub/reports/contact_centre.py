@@ -606,6 +606,7 @@ class TicketReport:
         "sla_breached": _l("Resolution SLA breached"),
     }
     groups: Mapping[str, Any] = {"priority": _l("Priority")}
+    filters = ("queue", "team", "agent")
 
     @property
     def title(self) -> str:

@@ -363,6 +363,10 @@ def test_routes_exports_and_rights(
     assert data.supervisor is not None
     _login(client, data.supervisor)
     assert client.get("/reports").status_code == 200
+    opts = client.get("/reports/api/options").json
+    customers = next(k for k in opts["kinds"] if k["name"] == "customers")
+    assert ["customer_class", "Class"] in customers["groups"]
+    assert customers["filters"] == []
     args = "from=2026-10-24&to=2026-10-26"
     run = client.get(f"/reports/api/run/contact_centre?{args}")
     assert run.status_code == 200
