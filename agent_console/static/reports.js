@@ -137,7 +137,6 @@
       const d = new Date(value);
       return isNaN(d) ? String(value) : dtf.format(d);
     }
-    if (kindOfColumn === "seconds" && typeof value === "number") return SB.duration(value);
     if (typeof value === "number") return num.format(value);
     return String(value);
   }
