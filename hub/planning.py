@@ -146,6 +146,7 @@ def today_for(session: Session, user: User, *, now: dt.datetime) -> dict[str, An
             PlanningTask.status == "open",
             PlanningTask.kind == "appointment",
             PlanningTask.start_at < day_end,
+            PlanningTask.rrule.is_not(None) | (PlanningTask.end_at > day_start),
         )
     ).all()
     items: list[dict[str, Any]] = []

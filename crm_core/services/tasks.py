@@ -330,7 +330,8 @@ def do_update_task(
     diff = _apply(session, task, changes, now=now)
     session.flush()
     if "resource_ids" in changes or (
-        task.bookings and ({"start_at", "end_at", "rrule", "timezone", "status"} & set(changes))
+        task.bookings
+        and ({"kind", "start_at", "end_at", "rrule", "timezone", "status"} & set(changes))
     ):
         ids = changes.get("resource_ids")
         if ids is None:
@@ -483,7 +484,9 @@ def claim_due_reminders(
             )
         )
         if pending is None:
-            _plan_after(session, task, occurrence)
+            # After the later of this occurrence and now: a tick that was down for days
+            # does not send one stale reminder per missed occurrence.
+            _plan_after(session, task, max(occurrence, now))
     return out
 
 

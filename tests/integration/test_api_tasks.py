@@ -326,6 +326,15 @@ def test_recurring_reminders_plan_the_next_occurrence(
     occurrences = sorted(r.occurrence_at for r in session.scalars(select(PlanningReminder)))
     session.rollback()
     assert occurrences == [start + dt.timedelta(days=d) for d in range(3)]
+    # An endless daily series and a tick that was down for five days: one late reminder
+    # (the one already planned), then the series goes on from now, not day by day.
+    later = start + dt.timedelta(days=20)
+    ok(create(client, world.agent_h, title="Daily check", timezone="UTC",
+              due_at=later.isoformat(), rrule="FREQ=DAILY", reminder_minutes=[0]), 201)  # fmt: skip
+    assert _ticks(app, later)["reminders"] == 1
+    assert _ticks(app, later + dt.timedelta(days=5, hours=1))["reminders"] == 1
+    assert _ticks(app, later + dt.timedelta(days=5, hours=2))["reminders"] == 0
+    assert _ticks(app, later + dt.timedelta(days=6))["reminders"] == 1
 
 
 def test_today_next_contact_and_birthdays(
