@@ -12,6 +12,9 @@ def init_app(app: Flask) -> None:
     from campaigns.core import init_core
 
     init_core(app)
+    from campaigns.dialer import init_dialer
+
+    init_dialer(app)
     _init_scripts_and_surveys(app)
 
 

@@ -193,13 +193,30 @@ VOICE_OUTBOUND_RECORDED = "voice.outbound_recorded"
 
 
 @dataclass(frozen=True)
+class DialerCallRef:
+    """What a campaign dialer call belongs to (ids only)."""
+
+    campaign_id: int
+    lead_id: int
+    attempt_id: int
+
+
+@dataclass(frozen=True)
 class OutboundCall:
-    """A call an agent asked for (click-to-call): the agent is rung first, then ``to``."""
+    """A call to place. Click-to-call (``dialer`` None): the agent is rung first, then
+    ``to``. A campaign dialer call (``dialer`` set, no agent yet): ``to`` is dialled from
+    ``caller_id`` with answering-machine detection (async AMD) when ``machine_detection``;
+    when it is answered the channel asks the :class:`DialerHandler` what to do (connect to
+    an agent, wait, or play the abandon message) and reports AMD results and the end of
+    the call to it."""
 
     to: str  # E.164
-    agent_id: int
+    agent_id: int | None
     customer_id: int | None = None
     ticket_id: int | None = None
+    caller_id: str | None = None
+    machine_detection: bool = False
+    dialer: DialerCallRef | None = None
 
 
 class CallPlacer(Protocol):
@@ -249,3 +266,51 @@ def register_call_placer(app: Any, placer: CallPlacer) -> None:
 def call_placer() -> CallPlacer:
     placer: CallPlacer = _implementation("call", NullCallPlacer())
     return placer
+
+
+# ----------------------------------------------------------------------------- dialer calls
+
+
+@dataclass(frozen=True)
+class AnswerAction:
+    """What to do with an answered dialer call: ``connect`` (to ``agent_id``; the hub has
+    offered the call to them and rings them in), ``wait`` (nobody free yet: hold and ask
+    again once the connect window has passed), ``abandon`` (nobody free within the window:
+    play the abandon message and hang up) or ``hangup``."""
+
+    kind: str
+    agent_id: int | None = None
+
+
+class DialerHandler(Protocol):
+    """The campaign side of dialer calls, called by the voice channel inside its request's
+    (or task's) transaction. Campaigns registers it; the channel never imports campaigns."""
+
+    def may_dial(self, session: Session, ref: DialerCallRef) -> bool:
+        """The last check, right before the channel asks the carrier to dial."""
+        ...
+
+    def on_answered(
+        self, session: Session, ref: DialerCallRef, interaction_id: int, *, final: bool
+    ) -> AnswerAction:
+        """The callee picked up (``final``: the connect window is over; no more waiting)."""
+        ...
+
+    def on_amd(self, session: Session, ref: DialerCallRef, answered_by: str) -> bool:
+        """Answering-machine detection's verdict (``human``, ``machine_*``, ``fax``,
+        ``unknown``). True: hang the call up (a machine)."""
+        ...
+
+    def on_ended(self, session: Session, ref: DialerCallRef, status: str) -> None:
+        """The call ended (Twilio's final status: completed, busy, no-answer, failed,
+        canceled)."""
+        ...
+
+
+def register_dialer_handler(app: Any, handler: DialerHandler) -> None:
+    _register(app, "dialer", handler)
+
+
+def dialer_handler() -> DialerHandler | None:
+    handler: DialerHandler | None = _implementation("dialer", None)
+    return handler

@@ -110,14 +110,28 @@ def _on_accepted(evt: DomainEvent) -> None:
         answer_as_agent(interaction_id, agent_id)
 
 
+def _on_hangup_requested(evt: DomainEvent) -> None:
+    cfg = _voice()
+    if cfg is None or cfg.mode != "twilio":
+        return
+    from channels.twilio_voice.tasks import hang_up_call
+
+    hang_up_call.delay(str(evt.data["call_sid"]))
+
+
 def _subscribe() -> None:
     global _subscribed
     if _subscribed:
         return
-    from channels.twilio_voice.calls import VOICE_DIAL_REQUESTED, VOICE_RECORDING_ADDED
+    from channels.twilio_voice.calls import (
+        VOICE_DIAL_REQUESTED,
+        VOICE_HANGUP_REQUESTED,
+        VOICE_RECORDING_ADDED,
+    )
 
     events.subscribe(VOICE_DIAL_REQUESTED, _on_dial_requested)
     events.subscribe(VOICE_RECORDING_ADDED, _on_recording)
+    events.subscribe(VOICE_HANGUP_REQUESTED, _on_hangup_requested)
     events.subscribe(events.INTERACTION_ACCEPTED, _on_accepted)
     _subscribed = True
 

@@ -21,6 +21,7 @@ from channels.twilio_voice.models import VoiceCall, VoiceRecording
 from crm_core.db import utcnow
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import Interaction
+from hub.ports import DialerCallRef
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,20 @@ VOICE_CALL_UPDATED = "voice.call_updated"
 VOICE_RECORDING_ADDED = "voice.recording_added"
 VOICE_DIAL_REQUESTED = "voice.dial_requested"
 VOICE_AGENT_LEG_REQUESTED = "voice.agent_leg_requested"
+VOICE_HANGUP_REQUESTED = "voice.hangup_requested"
+
+
+def dialer_ref(interaction: Interaction | None) -> DialerCallRef | None:
+    """The campaign call ``interaction`` belongs to (placed by a dialer), if any."""
+    data = (interaction.payload or {}).get("dialer") if interaction is not None else None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return DialerCallRef(
+            int(data["campaign_id"]), int(data["lead_id"]), int(data["attempt_id"])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def conference_name(interaction_id: int) -> str:
@@ -241,6 +256,13 @@ def do_apply_status(
         if duration is not None:
             call.duration_seconds = duration
         _customer_leg_ended(session, call, interaction, at, menus or {})
+        ref = dialer_ref(interaction)
+        if ref is not None:
+            from hub.ports import dialer_handler
+
+            handler = dialer_handler()
+            if handler is not None:
+                handler.on_ended(session, ref, status)
     refresh_interaction(session, interaction)
     return True
 

@@ -55,6 +55,9 @@ class TwilioCallPlacer:
         self.cfg = cfg
 
     def place_call(self, session: Session, call: OutboundCall) -> Interaction:
+        if call.dialer is not None:
+            return self._place_dialer_call(session, call)
+        assert call.agent_id is not None, "click-to-call needs the agent"
         from_number = self.cfg.company_numbers[0] if self.cfg.company_numbers else None
         interaction = record_outbound_call(session, call, status="active", from_number=from_number)
         leg = VoiceCall(
@@ -78,10 +81,65 @@ class TwilioCallPlacer:
         )
         return interaction
 
+    def _place_dialer_call(self, session: Session, call: OutboundCall) -> Interaction:
+        """A campaign call: the customer's leg is dialled first (with async AMD); when
+        answered it waits in its own conference for the agent the dialer picks."""
+        assert call.dialer is not None
+        from_number = call.caller_id or (
+            self.cfg.company_numbers[0] if self.cfg.company_numbers else None
+        )
+        interaction = record_outbound_call(session, call, status="active", from_number=from_number)
+        interaction.payload = {
+            **(interaction.payload or {}),
+            "dialer": {
+                "campaign_id": call.dialer.campaign_id,
+                "lead_id": call.dialer.lead_id,
+                "attempt_id": call.dialer.attempt_id,
+                "amd": call.machine_detection,
+            },
+        }
+        leg = VoiceCall(
+            interaction_id=interaction.id,
+            leg="customer",
+            direction="outbound",
+            from_number=from_number,
+            to_number=call.to[:64],
+            status="queued",
+            stage="dialing",
+            company_number=from_number,
+            conference=calls.conference_name(interaction.id),
+        )
+        session.add(leg)
+        session.flush()
+        calls.refresh_interaction(session, interaction)
+        publish_on_commit(
+            session,
+            DomainEvent(calls.VOICE_DIAL_REQUESTED, {"voice_call_id": leg.id}),
+        )
+        return interaction
 
-def dial(session: Session, leg: VoiceCall, *, url: str, status_url: str) -> str:
-    """Ask Twilio to create the call of ``leg``; stores and returns its CallSid."""
+
+def dial(
+    session: Session,
+    leg: VoiceCall,
+    *,
+    url: str,
+    status_url: str,
+    amd_url: str | None = None,
+    timeout: int = 20,
+) -> str:
+    """Ask Twilio to create the call of ``leg``; stores and returns its CallSid. With
+    ``amd_url``, answering-machine detection runs asynchronously (the call is connected at
+    once; the verdict is posted to ``amd_url``)."""
     client = twilio_client()
+    extra: dict[str, Any] = {}
+    if amd_url is not None:
+        extra = {
+            "machine_detection": "DetectMessageEnd",
+            "async_amd": "true",
+            "async_amd_status_callback": amd_url,
+            "async_amd_status_callback_method": "POST",
+        }
     created: Any = client.calls.create(
         to=leg.to_number,
         from_=leg.from_number,
@@ -90,7 +148,8 @@ def dial(session: Session, leg: VoiceCall, *, url: str, status_url: str) -> str:
         status_callback=status_url,
         status_callback_method="POST",
         status_callback_event=STATUS_EVENTS,
-        timeout=20,
+        timeout=timeout,
+        **extra,
     )
     sid = str(created.sid)
     if leg.call_sid is None:
@@ -99,3 +158,8 @@ def dial(session: Session, leg: VoiceCall, *, url: str, status_url: str) -> str:
     if interaction is not None and interaction.direction == "outbound":
         interaction.external_id = interaction.external_id or sid
     return sid
+
+
+def hang_up(call_sid: str) -> None:
+    """End a call in progress (a machine the dialer does not want)."""
+    twilio_client().calls(call_sid).update(status="completed")

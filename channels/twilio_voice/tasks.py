@@ -46,6 +46,9 @@ def dial_outbound(voice_call_id: int) -> None:
         leg = session.get(VoiceCall, voice_call_id)
         if leg is None or leg.call_sid is not None or leg.status != "queued":
             return
+        if leg.leg == "customer":
+            _dial_for_dialer(session, leg)
+            return
         try:
             rest.dial(
                 session,
@@ -57,6 +60,48 @@ def dial_outbound(voice_call_id: int) -> None:
             _failed(session, leg, exc)
 
 
+def _dial_for_dialer(session: Any, leg: VoiceCall) -> None:
+    """A campaign dialer's call: asked once more whether it may be dialled (a number put
+    on the do-not-call list a moment ago is not), then dialled with async AMD."""
+    from channels.twilio_voice.webhooks import DIALER_AMD_PATH, DIALER_PATH, STATUS_PATH
+    from hub.ports import dialer_handler
+
+    interaction = session.get(Interaction, leg.interaction_id)
+    ref = calls.dialer_ref(interaction)
+    handler = dialer_handler()
+    if ref is None or handler is None:
+        return
+    if not handler.may_dial(session, ref):
+        leg.status = "canceled"
+        leg.stage = "ended"
+        interaction.status = "closed"
+        interaction.summary = f"call to {interaction.to_address} not placed: refused before dial"
+        calls.refresh_interaction(session, interaction)
+        return
+    amd = bool((interaction.payload or {}).get("dialer", {}).get("amd"))
+    try:
+        rest.dial(
+            session,
+            leg,
+            url=_url(DIALER_PATH, vc=leg.id),
+            status_url=_url(STATUS_PATH, vc=leg.id, leg="customer"),
+            amd_url=_url(DIALER_AMD_PATH, vc=leg.id) if amd else None,
+            timeout=25,
+        )
+    except TwilioException as exc:
+        _failed(session, leg, exc)
+        handler.on_ended(session, ref, "failed")
+
+
+@shared_task(name="channels.twilio_voice.hang_up", ignore_result=True)
+def hang_up_call(call_sid: str) -> None:
+    """End a call in progress (a campaign call answered by a machine)."""
+    try:
+        rest.hang_up(call_sid)
+    except TwilioException as exc:
+        log.warning("could not hang up %s: %s", call_sid, exc)
+
+
 @shared_task(name="channels.twilio_voice.connect_agent", ignore_result=True)
 def connect_agent(interaction_id: int, agent_id: int) -> None:
     """The agent accepted a waiting call: ring the agent's phone or browser into the
@@ -65,8 +110,10 @@ def connect_agent(interaction_id: int, agent_id: int) -> None:
 
     with db.transaction() as session:
         main = calls.customer_leg(session, interaction_id)
-        if main is None or main.direction != "inbound" or main.stage not in ("queued",):
+        if main is None or main.stage not in ("queued",):
             return
+        if main.direction != "inbound" and main.conference is None:
+            return  # only inbound calls and answered dialer calls wait in a conference
         existing = session.scalar(
             select(VoiceCall).where(
                 VoiceCall.interaction_id == interaction_id,

@@ -24,6 +24,9 @@ TROUBLE = _l("Sorry, we are having technical trouble. Please call again in a few
 NOT_AN_OPTION = _l("Sorry, that is not one of the options.")
 NO_MESSAGE = _l("We did not receive a message. Goodbye.")
 THANKS_MESSAGE = _l("Thank you. We will get back to you. Goodbye.")
+ABANDON_MESSAGE = _l(
+    "Hello, we called you but all our consultants are busy. We will call you again later. Goodbye."
+)
 MAX_MENU_ATTEMPTS = 3
 # The voice Twilio speaks to an agent in, per catalogue language (whispers on the agent's leg).
 SPEECH_LANGUAGES = {"en": "en-US", "pl": "pl-PL", "uk": "uk-UA"}
@@ -185,5 +188,42 @@ def connect_outbound(
         status_callback=status_url,
         status_callback_method="POST",
         status_callback_event="initiated ringing answered completed",
+    )
+    return vr
+
+
+def dialer_abandon(audio_url: str | None) -> VoiceResponse:
+    """A campaign call answered by a person nobody could take within the connect window:
+    the recorded message (or, without a recording, the spoken one), then hang up."""
+    vr = VoiceResponse()
+    if audio_url:
+        vr.play(audio_url)
+    else:
+        vr.say(str(ABANDON_MESSAGE))
+    vr.hangup()
+    return vr
+
+
+def dialer_hold(seconds: int, redirect_url: str) -> VoiceResponse:
+    """An answered campaign call while no agent is free: silence for the rest of the
+    connect window, then ask again."""
+    vr = VoiceResponse()
+    vr.pause(length=max(1, seconds))
+    vr.redirect(redirect_url, method="POST")
+    return vr
+
+
+def dialer_wait_in_conference(conference: str) -> VoiceResponse:
+    """An answered campaign call handed to an agent: the callee waits in the call's
+    conference (silently) while the agent is rung in; the call ends when the callee
+    leaves."""
+    vr = VoiceResponse()
+    dial = vr.dial()
+    dial.conference(
+        conference,
+        start_conference_on_enter=True,
+        end_conference_on_exit=True,
+        wait_url="",
+        beep=False,
     )
     return vr

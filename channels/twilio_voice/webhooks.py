@@ -60,6 +60,10 @@ CONFERENCE_PATH = "/webhooks/twilio/voice/conference"
 AGENT_PATH = "/webhooks/twilio/voice/agent"
 OUTBOUND_PATH = "/webhooks/twilio/voice/outbound"
 RECORDING_PATH = "/webhooks/twilio/recording"
+DIALER_PATH = "/webhooks/twilio/voice/dialer"
+DIALER_AMD_PATH = "/webhooks/twilio/voice/dialer/amd"
+# A campaign call answered while nobody is free holds this long (the connect window).
+DIALER_CONNECT_WINDOW = 2
 
 
 def xml(vr: Any) -> Response:
@@ -504,4 +508,83 @@ def recording_status() -> Response:
             {"recording_id": recording.id, "interaction_id": interaction.id, "kind": kind},
         ),
     )
+    return no_content()
+
+
+# ----------------------------------------------------------------------------- dialer
+
+
+def _dialer_leg(session: Session) -> tuple[VoiceCall, Interaction, Any]:
+    leg = _leg_from_query(session)
+    interaction = session.get(Interaction, leg.interaction_id)
+    ref = calls.dialer_ref(interaction)
+    if interaction is None or ref is None or leg.leg != "customer":
+        raise p.BadParams("not a dialer call")
+    return leg, interaction, ref
+
+
+@bp.post("/voice/dialer")
+@twilio_signed
+def dialer_answered() -> Response:
+    """A campaign call was answered: the campaign's dialer chooses an agent (connect: the
+    callee waits in the call's conference while the agent is rung in), or holds for the
+    connect window and is asked again (``final=1``), then plays the abandon message."""
+    from flask import current_app
+
+    from hub.ports import dialer_handler
+
+    form = request.form
+    call_sid = p.sid(form, "CallSid", "CA")
+    _check_account(form)
+    final = request.args.get("final") == "1"
+    session = db.session
+    leg, interaction, ref = _dialer_leg(session)
+    if leg.call_sid is None:
+        leg.call_sid = call_sid
+    handler = dialer_handler()
+    if handler is None:
+        return xml(twiml.polite_hangup(twiml.TROUBLE))
+    if leg.answered_at is None:
+        leg.answered_at = utcnow()
+    action = handler.on_answered(session, ref, interaction.id, final=final)
+    if action.kind == "connect":
+        leg.stage = "queued"
+        leg.agent_id = action.agent_id
+        leg.enqueued_at = leg.enqueued_at or utcnow()
+        calls.refresh_interaction(session, interaction)
+        return xml(
+            twiml.dialer_wait_in_conference(leg.conference or calls.conference_name(interaction.id))
+        )
+    if action.kind == "wait" and not final:
+        return xml(twiml.dialer_hold(DIALER_CONNECT_WINDOW, _url(DIALER_PATH, vc=leg.id, final=1)))
+    leg.abandoned = action.kind == "abandon"
+    calls.refresh_interaction(session, interaction)
+    if action.kind == "hangup":
+        vr = twiml.VoiceResponse()
+        vr.hangup()
+        return xml(vr)
+    return xml(twiml.dialer_abandon(current_app.config.get("DIALER_ABANDON_AUDIO_URL")))
+
+
+@bp.post("/voice/dialer/amd")
+@twilio_signed
+def dialer_amd() -> Response:
+    """Async AMD's verdict on a campaign call: a machine is hung up (no agent needed)."""
+    form = request.form
+    call_sid = p.sid(form, "CallSid", "CA")
+    _check_account(form)
+    answered_by = p.text(form, "AnsweredBy", required=True) or "unknown"
+    from hub.ports import dialer_handler
+
+    session = db.session
+    if _seen(session, DIALER_AMD_PATH, call_sid):
+        return no_content()
+    leg, _interaction, ref = _dialer_leg(session)
+    handler = dialer_handler()
+    if handler is not None and handler.on_amd(session, ref, answered_by[:24]):
+        # Hang up after the commit (the channel's listener runs the task).
+        publish_on_commit(
+            session,
+            DomainEvent(calls.VOICE_HANGUP_REQUESTED, {"call_sid": leg.call_sid or call_sid}),
+        )
     return no_content()
