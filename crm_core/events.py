@@ -37,7 +37,10 @@ def publish_on_commit(session: Session, evt: DomainEvent) -> None:
     The event remembers the (possibly nested) transaction it was raised in: rolling back a
     savepoint drops the events raised inside it, and only those.
     """
-    txn = session.get_nested_transaction() or session.get_transaction()
+    # Begin the transaction now if nothing has run yet: an event queued on a session with
+    # no transaction would otherwise outlive a rollback (there is nothing to roll back, so
+    # no rollback hook fires) and go out with whatever commits next.
+    txn = session.get_nested_transaction() or session.get_transaction() or session.begin()
     session.info.setdefault(_PENDING, []).append((txn, evt))
 
 

@@ -27,6 +27,9 @@ INTERACTION_TRANSFERRED = "interaction.transferred"
 INTERACTION_WRAP_UP = "interaction.wrap_up"
 INTERACTION_ABANDONED = "interaction.abandoned"
 SLA_BREACHED = "sla.breached"
+# A channel changed what an interaction shows (a fax's pages arrived, its annotations):
+# data {"interaction_id"}; the agent on it and the supervisors refresh their view.
+INTERACTION_CONTENT_CHANGED = "interaction.content_changed"
 
 Listener = Callable[[DomainEvent], None]
 

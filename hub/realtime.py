@@ -355,6 +355,16 @@ def _dispatch_event(session: Session, evt: DomainEvent) -> list[tuple[list[int],
     if evt.type == events.SLA_BREACHED:
         emit_to_room("sla_breach", dict(data), SUPERVISORS)
         return []
+    if evt.type == events.INTERACTION_CONTENT_CHANGED:
+        changed = session.get(Interaction, int(data["interaction_id"]))
+        if changed is not None:
+            rooms = [agent_room(changed.agent_id)] if changed.agent_id else []
+            emit_to_rooms(
+                "interaction_updated",
+                {**interaction_payload(session, changed.id), "event": evt.type},
+                [*rooms, SUPERVISORS],
+            )
+        return []
     if "interaction_id" not in data or "queue_id" not in data:
         return []
     interaction_id = int(data["interaction_id"])
@@ -698,6 +708,7 @@ _HANDLED = (
     events.INTERACTION_WRAP_UP,
     events.INTERACTION_CLOSED,
     events.INTERACTION_ABANDONED,
+    events.INTERACTION_CONTENT_CHANGED,
 )
 _subscribed = False
 

@@ -167,6 +167,11 @@
     }
     renderOffer();
     renderMine();
+    if (msg.event === "interaction.content_changed" && detail && detail.id === upd.id) {
+      // What it shows changed (a fax's pages arrived, a stamp): fetch it again.
+      openInteraction(upd.id, { keepTab: true });
+      return;
+    }
     if (state.current === upd.id) {
       if (state.interactions.some((i) => i.id === upd.id) && (!detail || detail.id !== upd.id)) {
         openInteraction(upd.id);

@@ -33,6 +33,7 @@ from crm_core.models import Interaction, User
 from crm_core.services import audit
 from crm_core.services.blobs import BlobStore, do_attach_file
 from crm_core.services.phones import normalize_phone
+from hub.events import INTERACTION_CONTENT_CHANGED
 from hub.intake import InboundAttachment, InboundEvent, receive
 from hub.ports import OutboundFax, record_outbound_fax
 
@@ -96,6 +97,14 @@ def thread_fax(session: Session, event: InboundEvent, interaction: Interaction) 
 
 def document_for_interaction(session: Session, interaction_id: int) -> FaxDocument | None:
     return session.scalar(select(FaxDocument).where(FaxDocument.interaction_id == interaction_id))
+
+
+def _content_changed(session: Session, doc: FaxDocument) -> None:
+    """After the commit, consoles showing this fax refresh it (pages, layer, status)."""
+    publish_on_commit(
+        session,
+        DomainEvent(INTERACTION_CONTENT_CHANGED, {"interaction_id": doc.interaction_id}),
+    )
 
 
 def console_extra(session: Session, interaction: Interaction) -> dict[str, Any] | None:
@@ -181,6 +190,7 @@ def apply_render(
             "url": f"/fax/documents/{doc.id}",  # the console's fax view (annotations)
         }
         interaction.payload = payload
+    _content_changed(session, doc)
     publish_on_commit(
         session,
         DomainEvent(
@@ -333,6 +343,7 @@ def do_add_annotation(
         entity_id=ann.id,
         after={"document_id": doc.id, **annotation_dict(ann)},
     )
+    _content_changed(session, doc)
     publish_on_commit(
         session,
         DomainEvent(
@@ -359,6 +370,7 @@ def do_remove_annotation(session: Session, doc: FaxDocument, ann_id: int, *, use
         entity_id=ann.id,
         before={"document_id": doc.id, **annotation_dict(ann)},
     )
+    _content_changed(session, doc)
     publish_on_commit(
         session,
         DomainEvent(
@@ -483,6 +495,7 @@ def apply_status(session: Session, update: StatusUpdate) -> FaxDocument | None:
     else:
         doc.status = update.status
         interaction.summary = f"fax to {interaction.to_address}: {update.provider_status}"
+    _content_changed(session, doc)
     publish_on_commit(
         session,
         DomainEvent(

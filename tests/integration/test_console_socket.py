@@ -252,3 +252,32 @@ def test_a_colleagues_state_change_reaches_supervisors_not_every_agent(app, setu
     # Work arriving still updates every agent of the queue.
     call(app)
     assert first(received(agent_sc), "queue_stats")["queues"][0]["waiting"] >= 0
+
+
+def test_a_channel_changing_what_an_interaction_shows_refreshes_its_agent(app, db, setup):
+    """A fax's pages arriving after the offer (interaction.content_changed) reach the agent
+    on it and the supervisors, after the commit, and no other agent."""
+    from crm_core.events import DomainEvent, publish_on_commit
+    from hub.events import INTERACTION_CONTENT_CHANGED
+
+    agent_sc = connect(app, login(app, setup["agent"]))
+    other_sc = connect(app, login(app, setup["other"]))
+    agent_sc.emit("set_state", {"state": "available"}, namespace=NS, callback=True)
+    iid = call(app)
+    assert agent_sc.emit("accept", {"interaction_id": iid}, namespace=NS, callback=True)["ok"]
+    received(agent_sc)
+    received(other_sc)
+    with db() as session:
+        publish_on_commit(
+            session, DomainEvent(INTERACTION_CONTENT_CHANGED, {"interaction_id": iid})
+        )
+        session.rollback()  # rolled back: nothing is sent
+    leftover = [m["args"][0] for m in received(agent_sc, "interaction_updated")]
+    assert [m.get("event") for m in leftover] == [], leftover
+    with db() as session:
+        publish_on_commit(
+            session, DomainEvent(INTERACTION_CONTENT_CHANGED, {"interaction_id": iid})
+        )
+    update = first(received(agent_sc), "interaction_updated")
+    assert update["event"] == INTERACTION_CONTENT_CHANGED and update["interaction_id"] == iid
+    assert received(other_sc, "interaction_updated") == []
