@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.models import DncEntry, Lead
@@ -144,7 +144,7 @@ def do_bulk_add_dnc(
     result.repeated = len(lines) - len(result.rejected) - len(batch)
     if new:
         session.execute(
-            DncEntry.__table__.insert(),
+            insert(DncEntry),
             [
                 {
                     "number": n,

@@ -207,7 +207,7 @@ def do_upload_import(
     if headers is None:
         raise ValidationFailed(N_("the file has no header row"), field="file")
     sha = store.put(data)
-    row = ListImport(
+    imp = ListImport(
         campaign_id=campaign.id,
         filename=(filename or "upload")[:255],
         sha256=sha,
@@ -221,9 +221,9 @@ def do_upload_import(
         rejected=0,
         created_by_id=user_id,
     )
-    session.add(row)
+    session.add(imp)
     session.flush()
-    return Upload(row, headers, sample, guess_mapping(headers))
+    return Upload(imp, headers, sample, guess_mapping(headers))
 
 
 def headers_and_sample(imp: ListImport, store: BlobStore) -> tuple[list[str], list[list[str]]]:
@@ -364,7 +364,7 @@ def _match(session: Session, rows: list[Parsed]) -> dict[int, int]:
     by_email: dict[str, int] = {}
     by_phone: dict[str, int] = {}
     if emails:
-        for value, cid in session.execute(
+        for value, owner in session.execute(
             select(ContactPoint.value, ContactPoint.customer_id)
             .join(Customer, Customer.id == ContactPoint.customer_id)
             .where(
@@ -373,9 +373,9 @@ def _match(session: Session, rows: list[Parsed]) -> dict[int, int]:
                 Customer.merged_into_id.is_(None),
             )
         ):
-            by_email[value] = cid
+            by_email[value] = owner
     if phones:
-        for value, cid in session.execute(
+        for value, owner in session.execute(
             select(ContactPoint.value, ContactPoint.customer_id)
             .join(Customer, Customer.id == ContactPoint.customer_id)
             .where(
@@ -385,10 +385,12 @@ def _match(session: Session, rows: list[Parsed]) -> dict[int, int]:
             )
             .order_by(Customer.updated_at, Customer.id)
         ):
-            by_phone[value] = cid  # the last (most recently updated) wins
+            by_phone[value] = owner  # the last (most recently updated) wins
     out: dict[int, int] = {}
     for p in rows:
-        cid = (by_email.get(p.email) if p.email else None) or by_phone.get(p.phone or "")
+        cid: int | None = (by_email.get(p.email) if p.email else None) or by_phone.get(
+            p.phone or ""
+        )
         if cid is not None:
             out[p.number] = cid
     return out

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.models import (
@@ -251,7 +251,7 @@ def do_set_status(
     campaign.status = status
     if status == "finished":
         session.execute(
-            Lead.__table__.update()
+            update(Lead)
             .where(Lead.campaign_id == campaign.id, Lead.state == "reserved")
             .values(state="pending", reserved_at=None)
         )
@@ -467,7 +467,7 @@ def do_build_list_from_segment(
         taken.add(phone)
         rows_out.append(_lead_row(campaign.id, the_list, cid, phone))
     if rows_out:
-        session.execute(Lead.__table__.insert(), rows_out)
+        session.execute(insert(Lead), rows_out)
     tally["added"] = len(rows_out)
     audit.record(
         session,

@@ -26,7 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from campaigns import dnc, imports, service
-from campaigns.models import Campaign, CampaignList, DncEntry, ListImport
+from campaigns.models import Campaign, CampaignList, DncEntry, Lead, ListImport
 from crm_core.errors import DomainError, ValidationFailed
 from crm_core.models import Segment, Team, User
 from crm_core.services.blobs import BlobStore
@@ -331,7 +331,7 @@ def detail(campaign_id: int) -> Any:
     list_sizes = dict(
         db.session.execute(
             select(CampaignList.id, func.count())
-            .join(campaign_leads(), campaign_leads().c.list_id == CampaignList.id)
+            .join(Lead, Lead.list_id == CampaignList.id)
             .where(CampaignList.campaign_id == campaign.id)
             .group_by(CampaignList.id)
         ).all()
@@ -362,12 +362,6 @@ def detail(campaign_id: int) -> Any:
         transitions=service.STATUS_TRANSITIONS[campaign.status],
         listed=dnc.listed_leads(db.session, campaign.id),
     )
-
-
-def campaign_leads() -> Any:
-    from campaigns.models import Lead
-
-    return Lead.__table__
 
 
 @bp.post("/campaigns/<int:campaign_id>/status")
@@ -573,7 +567,13 @@ def dnc_page() -> Any:
                     flash(_("Number listed.") if new else _("The number was already listed."), "ok")
         except DomainError as exc:
             flash(_message(exc), "error")
-        return redirect(url_for("campaigns.dnc_page", **request.args))
+        return redirect(
+            url_for(
+                "campaigns.dnc_page",
+                q=request.args.get("q", ""),
+                scope=request.args.get("scope", ""),
+            )
+        )
     q = (request.args.get("q") or "").strip()[:40]
     scope = request.args.get("scope", "")
     stmt = select(DncEntry)
