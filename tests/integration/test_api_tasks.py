@@ -5,6 +5,8 @@ steps (with an explicit clock), bad input, the iCalendar feed."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.models import Interaction, PlanningReminder, PlanningTask, Team, User
-from crm_core.services.users import get_or_create_team
+from crm_core.services.users import do_create_user, get_or_create_team, hash_password
 from hub.realtime import socketio
 from hub.tasks import run_planning_steps
-from tests.factories import PASSWORD, bearer, make_customer, make_user
+from tests.factories import PASSWORD, bearer, make_customer
 
 API = "/api/v1"
 UTC = dt.UTC
@@ -38,14 +40,36 @@ class World:
     customer_id: int
 
 
+@functools.cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)  # argon2 is slow on purpose: once per run, not per user
+
+
+def user(session: Session, name: str, *, role: str = "agent", teams: tuple[str, ...] = ()) -> User:
+    """A user through the product's action, sharing one password hash (like the demo)."""
+    made = do_create_user(
+        session,
+        email=f"{name.split()[0].lower()}.{next(_seq)}@example.com",
+        name=name,
+        password=None,
+        role=role,
+        teams=[get_or_create_team(session, t) for t in teams],
+    )
+    made.password_hash = _password_hash()
+    return made
+
+
+_seq = itertools.count(1)
+
+
 @pytest.fixture
 def world(session: Session) -> World:
     sales = get_or_create_team(session, "Sales")
-    agent = make_user(session, teams=("Sales",), name="Agata Agent")
+    agent = user(session, "Agata Agent", teams=("Sales",))
     agent.timezone = "Europe/Warsaw"
-    mate = make_user(session, teams=("Sales",), name="Marek Mate")
-    other = make_user(session, teams=("Support",), name="Olek Other")
-    boss = make_user(session, role="supervisor", name="Stefan Boss")
+    mate = user(session, "Marek Mate", teams=("Sales",))
+    other = user(session, "Olek Other", teams=("Support",))
+    boss = user(session, "Stefan Boss", role="supervisor")
     customer = make_customer(session, first_name="Zofia", last_name="Nowak")
     w = World(
         sales, agent, mate, other, boss,
@@ -409,7 +433,7 @@ def test_ics_feed_behind_a_secret_token(
 
 
 def test_errors_in_the_readers_language(client: FlaskClient, session: Session) -> None:
-    agent = make_user(session, name="Piotr Nowak")
+    agent = user(session, "Piotr Nowak")
     agent.language = "pl"
     headers = bearer(session, agent)
     session.commit()
