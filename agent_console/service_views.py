@@ -100,7 +100,7 @@ def _service_view(ticket: Any) -> dict[str, Any]:
     words = kb_svc.query_words(
         kb_svc.ticket_text(session, ticket), drop_common=True, limit=kb_svc.SUGGESTION_WORDS
     )
-    found = kb_svc.search(session, words, match_all=False, limit=5)
+    found = kb_svc.search(session, words, match_all=False, prefix=False, limit=5)
     return {
         "ticket_id": ticket.id,
         "coverage": service_svc.ticket_coverage(session, ticket),

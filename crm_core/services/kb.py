@@ -302,6 +302,7 @@ def search(
     terms: Sequence[str],
     *,
     match_all: bool = True,
+    prefix: bool = True,
     visibility: str | None = None,
     category_id: int | None = None,
     exclude_ids: Sequence[int] = (),
@@ -310,7 +311,9 @@ def search(
 ) -> list[tuple[KbArticle, float]]:
     """Articles matching folded ``terms`` (each a prefix), best first, with a score where
     higher is better. ``match_all``: every term must match (keyword search) or any may
-    (suggestions). Terms must come from :func:`query_words`."""
+    (suggestions). ``prefix``: each term also matches longer words (a search box); without
+    it only whole words (suggestions from a ticket's many words: fewer, cheaper matches).
+    Terms must come from :func:`query_words`."""
     terms = [t for t in terms if _WORD.fullmatch(t)]
     if not terms:
         return []
@@ -327,7 +330,7 @@ def search(
         params[f"x{n}"] = article_id
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        params["q"] = (" & " if match_all else " | ").join(f"{t}:*" for t in terms)
+        params["q"] = (" & " if match_all else " | ").join(f"{t}:*" if prefix else t for t in terms)
         sql = (
             "SELECT a.id, ts_rank(to_tsvector('simple'::regconfig, a.search_text), q) AS score "
             "FROM kb_articles a, to_tsquery('simple'::regconfig, :q) q "
@@ -335,7 +338,9 @@ def search(
             "ORDER BY score DESC, a.insert_count DESC, a.id DESC LIMIT :limit OFFSET :offset"
         )
     else:
-        params["q"] = (" AND " if match_all else " OR ").join(f'"{t}"*' for t in terms)
+        params["q"] = (" AND " if match_all else " OR ").join(
+            f'"{t}"*' if prefix else f'"{t}"' for t in terms
+        )
         # bm25() is lower for better matches; negate it so that higher is better everywhere.
         sql = (
             "SELECT a.id, -bm25(kb_articles_fts) AS score "
@@ -382,7 +387,7 @@ def suggest_for_ticket(
 ) -> list[tuple[KbArticle, float]]:
     """Articles that match words of the ticket's subject and first message, best first."""
     terms = query_words(ticket_text(session, ticket), drop_common=True, limit=SUGGESTION_WORDS)
-    return search(session, terms, match_all=False, visibility=visibility, limit=limit)
+    return search(session, terms, match_all=False, prefix=False, visibility=visibility, limit=limit)
 
 
 def article_summary(article: KbArticle, score: float | None = None) -> dict[str, Any]:

@@ -284,5 +284,5 @@ def ticket_suggestions(ticket_id: int) -> SuggestionList:
     words = svc.query_words(
         svc.ticket_text(db.session, ticket), drop_common=True, limit=svc.SUGGESTION_WORDS
     )
-    found = svc.search(db.session, words, match_all=False, limit=5)
+    found = svc.search(db.session, words, match_all=False, prefix=False, limit=5)
     return SuggestionList(words=words, items=[article_out(a, s) for a, s in found])
