@@ -13,6 +13,7 @@ from crm_core.models.customers import (
     customer_tags,
 )
 from crm_core.models.interactions import Interaction
+from crm_core.models.kb import KbArticle, KbArticleVersion, KbCategory
 from crm_core.models.planning import (
     PlanningReminder,
     PlanningResource,
@@ -21,7 +22,6 @@ from crm_core.models.planning import (
     ResourceBooking,
     planning_attendees,
 )
-from crm_core.models.kb import KbArticle, KbArticleVersion, KbCategory
 from crm_core.models.segments import Segment
 from crm_core.models.service import (
     Complaint,
@@ -48,14 +48,14 @@ __all__ = [
     "Customer",
     "CustomerRelation",
     "Interaction",
-    "PlanningReminder",
-    "PlanningResource",
-    "PlanningTask",
-    "PlanningUserSettings",
     "KbArticle",
     "KbArticleVersion",
     "KbCategory",
     "OwnedProduct",
+    "PlanningReminder",
+    "PlanningResource",
+    "PlanningTask",
+    "PlanningUserSettings",
     "Product",
     "RelationType",
     "ResourceBooking",
