@@ -6,6 +6,7 @@ overdue in the agent's day and appears, live, on the supervisor's overdue list."
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,23 @@ def _setup(app: Any) -> dict[str, Any]:
         boss = make_user(session, role="supervisor", name="Stefan Supervisor")
         customer = make_customer(session, first_name="Anna", last_name="Kowalska")
         return {"agent": agent.email, "boss": boss.email, "customer_id": customer.id}
+
+
+def _sockets_closed(app: Any) -> None:
+    """Wait until the server has handled every console's disconnect (it writes the agent's
+    status), so that emptying the tables after the test does not race that write."""
+    from sqlalchemy import func
+
+    from hub.models import AgentStatus
+
+    done = threading.Event()
+    for _ in range(600):
+        with app.app_context():
+            open_sockets = db.session.scalar(select(func.sum(AgentStatus.connections)))
+        if not open_sockets:
+            return
+        done.wait(0.05)
+    raise AssertionError("consoles still connected after their pages closed")
 
 
 def _tick(app: Any, now: dt.datetime) -> dict[str, int]:
@@ -100,6 +118,7 @@ def test_task_reminder_live_then_overdue_for_the_supervisor(
     expect_text(boss.locator("#overdue-list"), "No overdue tasks.")
     ctx.close()
     boss_ctx.close()
+    _sockets_closed(live_server.app)
 
 
 def test_task_from_a_ticket_and_the_calendar_views(
@@ -163,3 +182,4 @@ def test_task_from_a_ticket_and_the_calendar_views(
     expect_text(grid, "Przegląd tygodnia")
     shot(page, artifacts, "tasks-05-calendar-month-room")
     ctx.close()
+    _sockets_closed(live_server.app)
