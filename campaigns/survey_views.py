@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from typing import Any
 
@@ -111,32 +110,136 @@ def _editor(
     )
 
 
+BLANK_QUESTIONS = 3
+ROW_FIELDS = (
+    "key",
+    "type",
+    "text",
+    "required",
+    "integer",
+    "options",
+    "min",
+    "max",
+    "show_on",
+    "show_in",
+)
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def question_rows(definition: dict[str, Any]) -> list[dict[str, str]]:
+    """A definition as the editor's rows of form fields (one per question)."""
+    rows = []
+    for q in definition["questions"]:
+        cond = q.get("show_if") or {}
+        if "in" in cond:
+            shown = ", ".join(cond["in"])
+        elif cond:
+            shown = f"{_num(cond.get('min'))}..{_num(cond.get('max'))}"
+        else:
+            shown = ""
+        rows.append(
+            {
+                "key": q["key"],
+                "type": q["type"],
+                "text": q["text"],
+                "required": "1" if q.get("required") else "",
+                "integer": "1" if q.get("integer") else "",
+                "options": "\n".join(f"{o['value']} | {o['label']}" for o in q.get("options", [])),
+                "min": _num(q.get("min")),
+                "max": _num(q.get("max")),
+                "show_on": cond.get("question", ""),
+                "show_in": shown,
+            }
+        )
+    return rows
+
+
+def definition_from_form(form: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The editor's rows (``q-<n>-<field>``) as a definition, and the rows as typed."""
+    rows: list[dict[str, str]] = []
+    n = 0
+    while f"q-{n}-key" in form:
+        rows.append({k: str(form.get(f"q-{n}-{k}", "")) for k in ROW_FIELDS})
+        n += 1
+    questions: list[dict[str, Any]] = []
+    for row in rows:
+        if not row["key"].strip():
+            continue
+        q: dict[str, Any] = {
+            "key": row["key"].strip(),
+            "type": row["type"],
+            "text": row["text"],
+            "required": row["required"] == "1",
+        }
+        if row["type"] in ("single_choice", "multiple_choice"):
+            q["options"] = []
+            for line in row["options"].splitlines():
+                if line.strip():
+                    value, _sep, label = line.partition("|")
+                    q["options"].append({"value": value.strip(), "label": label.strip()})
+        if row["type"] in ("scale", "number"):
+            for bound in ("min", "max"):
+                if row[bound].strip():
+                    q[bound] = row[bound].strip()
+            q["integer"] = row["integer"] == "1"
+        if row["show_on"].strip():
+            cond: dict[str, Any] = {"question": row["show_on"].strip()}
+            shown = row["show_in"].strip()
+            if ".." in shown:
+                lo, _sep, hi = shown.partition("..")
+                if lo.strip():
+                    cond["min"] = lo.strip()
+                if hi.strip():
+                    cond["max"] = hi.strip()
+            else:
+                cond["in"] = [v.strip() for v in shown.split(",") if v.strip()]
+            q["show_if"] = cond
+        questions.append(q)
+    definition = {
+        "title": form.get("title", ""),
+        "language": form.get("language", "en"),
+        "intro": form.get("intro", ""),
+        "thanks": form.get("thanks", ""),
+        "questions": questions,
+    }
+    return definition, rows
+
+
 @bp.route("/campaigns/surveys/new", methods=["GET", "POST"])
 @bp.route("/campaigns/surveys/<int:survey_id>/edit", methods=["GET", "POST"])
 @require_role("supervisor")
 def edit(survey_id: int | None = None) -> Any:
     survey = get_survey(db.session, survey_id) if survey_id is not None else None
+    blank = {**dict.fromkeys(ROW_FIELDS, ""), "type": "single_choice"}
     if request.method == "GET":
         definition = current_version(db.session, survey.id).definition if survey else EXAMPLE
         values: dict[str, Any] = {
             "name": survey.name if survey else "",
             "segment_id": survey.segment_id if survey else None,
             "web_enabled": survey.web_enabled if survey else False,
-            "definition": json.dumps(definition, indent=2, ensure_ascii=False),
+            "title": definition.get("title", ""),
+            "language": definition.get("language", "en"),
+            "intro": definition.get("intro", ""),
+            "thanks": definition.get("thanks", ""),
+            "rows": question_rows(definition) + [blank] * BLANK_QUESTIONS,
         }
         return _editor(survey, values, None, 200)
     form = request.form
     segment_raw = form.get("segment_id", "")
+    definition, rows = definition_from_form(form)
     values = {
         "name": form.get("name", ""),
         "segment_id": int(segment_raw) if segment_raw.isdigit() else None,
         "web_enabled": form.get("web_enabled") == "1",
-        "definition": form.get("definition", ""),
+        "title": definition["title"],
+        "language": definition["language"],
+        "intro": definition["intro"],
+        "thanks": definition["thanks"],
+        "rows": rows + [blank] * BLANK_QUESTIONS,
     }
-    try:
-        definition = json.loads(values["definition"])
-    except ValueError as exc:
-        return _editor(survey, values, _("The definition is not JSON: %(e)s", e=str(exc)), 422)
     try:
         if survey is None:
             survey = do_create_survey(

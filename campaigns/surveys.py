@@ -67,6 +67,8 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 MAX_QUESTIONS = 50
 MAX_OPTIONS = 30
 TEXT_LIMIT = 2000
+# The languages a survey (its IVR prompts) can speak.
+LANGUAGES = ("en", "pl", "uk")
 # Question types a phone keypad can answer: single choice with up to 9 options (one key
 # each), yes/no (1/2), a scale and a number (digits, then #).
 IVR_MAX_OPTIONS = 9
@@ -207,8 +209,12 @@ def clean_definition(raw: Any) -> dict[str, Any]:
         if cond is not None:
             item["show_if"] = _clean_condition(cond, key, i, keys, position, out, reachable)
         out.append(item)
+    language = str(raw.get("language") or "en").strip().lower()
+    if language not in LANGUAGES:
+        raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}", field="language")
     return {
         "title": str(raw.get("title") or "").strip()[:200],
+        "language": language,
         "intro": str(raw.get("intro") or "").strip()[:2000],
         "thanks": str(raw.get("thanks") or "").strip()[:2000],
         "questions": out,

@@ -25,6 +25,7 @@ from campaigns.survey_models import (
 from campaigns.survey_views import safe_cell
 from campaigns.survey_web import slug_for
 from campaigns.surveys import (
+    clean_definition,
     do_create_survey,
     do_edit_survey,
     pin_current_survey_version,
@@ -44,6 +45,8 @@ from tests.integration.campaigns.survey_helpers import (
     serve_app,
     twiml,
 )
+
+DEFINITION_CLEAN = clean_definition(DEFINITION)
 
 
 @pytest.fixture
@@ -503,17 +506,42 @@ def _pages_render_for_agents_and_supervisors(
     assert agent_client.get(f"/campaigns/surveys/{survey.id}/edit").status_code == 403
     client = served.app.test_client()
     login(client, boss.email)
-    editor = client.get(f"/campaigns/surveys/{survey.id}/edit?lang=pl")
-    assert editor.status_code == 200
-    saved = client.post(
-        f"/campaigns/surveys/{survey.id}/edit",
-        data={
-            "name": "Pages",
-            "definition": '{"questions": [{"key": "a", "type": "text", '
-            '"text": "A", "show_if": {"question": "a", "in": ["x"]}}]}',
-        },
-    )
-    assert saved.status_code == 422 and "depends on itself" in saved.get_data(as_text=True)
+    editor = client.get(f"/campaigns/surveys/{survey.id}/edit")
+    assert editor.status_code == 200 and "Question 1" in editor.get_data(as_text=True)
+    # The editor is a form: the current definition comes back as its rows and saves as it was.
+    from campaigns.survey_views import question_rows
+
+    html = editor.get_data(as_text=True)
+    assert 'value="satisfied"' in html and "basic | Basic" in html
+    data = {
+        "name": "Pages",
+        "title": "How are we doing?",
+        "language": "pl",
+        "intro": "",
+        "thanks": "",
+        "segment_id": "",
+    }
+    for n, row in enumerate(question_rows(DEFINITION_CLEAN)):
+        data.update({f"q-{n}-{k}": v for k, v in row.items()})
+    data.update({"q-7-key": "", "q-7-type": "text"})  # a blank row is dropped
+    kept = client.post(f"/campaigns/surveys/{survey.id}/edit", data=data)
+    assert kept.status_code == 302
+    ctx.rollback()
+    from campaigns.surveys import current_version
+
+    version = current_version(ctx, survey.id)
+    assert version.version == 2 and version.definition["language"] == "pl"
+    assert version.definition["questions"] == DEFINITION_CLEAN["questions"]
+    ctx.rollback()
+    data.update({"q-0-show_on": "satisfied", "q-0-show_in": "yes"})
+    looped = client.post(f"/campaigns/surveys/{survey.id}/edit", data=data)
+    assert looped.status_code == 422
+    page = looped.get_data(as_text=True)
+    assert "depends on itself" in page and 'value="satisfied"' in page  # input kept
+    data.update({"q-0-show_on": "", "q-3-show_on": "satisfied", "q-3-show_in": "maybe"})
+    unreachable = client.post(f"/campaigns/surveys/{survey.id}/edit", data=data)
+    assert unreachable.status_code == 422
+    assert "question &#39;score&#39; is unreachable" in unreachable.get_data(as_text=True)
 
 
 # The agent's and supervisor's checks share one app and one login each (keeps the suite fast).
