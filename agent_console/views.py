@@ -176,6 +176,8 @@ def js_strings() -> dict[str, Any]:
             "reply": _("Reply"),
             "message": _("Message"),
             "attachments": _("Attachments"),
+            "message_from": _("Message from %(name)s"),
+            "dismiss": _("Dismiss"),
             "fax_pages": _("Fax pages"),
             "fax_page": _("Page %(n)s of %(total)s"),
             "fax_open": _("Open to stamp and annotate"),

@@ -25,6 +25,7 @@ from hub.agents import do_set_agent_state
 from hub.auth import current, require_role
 from hub.cards import unknown_caller_card
 from hub.db import db
+from hub.messages import do_message_agent
 from hub.models import Queue, QueueEntry, SlaClock
 from hub.planning import overdue_count
 from hub.routing import agent_board, do_assign_interaction, queue_stats
@@ -152,6 +153,15 @@ def api_set_agent_state(agent_id: int) -> Any:
         raise ValidationFailed(_("pause_code must be text."), field="pause_code")
     status = do_set_agent_state(db.session, agent, state, code or None, actor=current())
     return jsonify(agent_id=agent.id, state=status.state, pause_code=status.pause_code)
+
+
+@bp.post(f"{API}/agents/<int:agent_id>/message")
+@require_role("supervisor")
+def api_message_agent(agent_id: int) -> Any:
+    """A supervisor writes to an agent; it shows at once in the agent's console."""
+    data = _body()
+    do_message_agent(db.session, current(), agent_id, _text(data, "text", max_len=2000))
+    return jsonify(agent_id=agent_id, sent=True), 201
 
 
 @bp.post(f"{API}/interactions/<int:interaction_id>/assign")

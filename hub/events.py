@@ -30,6 +30,8 @@ SLA_BREACHED = "sla.breached"
 # A channel changed what an interaction shows (a fax's pages arrived, its annotations):
 # data {"interaction_id"}; the agent on it and the supervisors refresh their view.
 INTERACTION_CONTENT_CHANGED = "interaction.content_changed"
+# A supervisor's message to an agent (hub/messages.py): data {agent_id, from_name, text}.
+AGENT_MESSAGE = "agent.message"
 
 Listener = Callable[[DomainEvent], None]
 

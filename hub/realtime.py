@@ -355,6 +355,17 @@ def _dispatch_event(session: Session, evt: DomainEvent) -> list[tuple[list[int],
     if evt.type == events.SLA_BREACHED:
         emit_to_room("sla_breach", dict(data), SUPERVISORS)
         return []
+    if evt.type == events.AGENT_MESSAGE:
+        emit_to_room(
+            "agent_message",
+            {
+                "from": data.get("from_name"),
+                "text": data.get("text"),
+                "at": _iso(dt.datetime.now(dt.UTC)),
+            },
+            agent_room(int(data["agent_id"])),
+        )
+        return []
     if evt.type == events.INTERACTION_CONTENT_CHANGED:
         changed = session.get(Interaction, int(data["interaction_id"]))
         if changed is not None:
@@ -709,6 +720,7 @@ _HANDLED = (
     events.INTERACTION_CLOSED,
     events.INTERACTION_ABANDONED,
     events.INTERACTION_CONTENT_CHANGED,
+    events.AGENT_MESSAGE,
 )
 _subscribed = False
 

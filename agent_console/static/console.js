@@ -201,6 +201,22 @@
     renderQueues();
   }
 
+  /** A supervisor's message: stays on screen until the agent dismisses it. */
+  function onAgentMessage(msg) {
+    if (!checkSeq(msg)) return;
+    let box = document.getElementById("agent-messages");
+    if (!box) {
+      box = h("div", { id: "agent-messages", class: "agent-messages", role: "alert", "aria-live": "assertive" });
+      document.body.appendChild(box);
+    }
+    const item = h("div", { class: "agent-message" },
+      h("p", { class: "agent-message-head" }, t("message_from", { name: msg.from || "" }), " · ",
+        h("time", { datetime: msg.at || "" }, when(msg.at))),
+      h("p", { class: "agent-message-text" }, msg.text || ""),
+      h("button", { type: "button", class: "secondary", onclick: () => item.remove() }, t("dismiss")));
+    box.appendChild(item);
+  }
+
   function onServerError(msg) {
     const text = (msg && (msg.message || msg.error)) || String(msg);
     toast(t("error", { message: text }), "error");
@@ -1170,6 +1186,7 @@
     interaction_updated: onInteractionUpdated,
     agent_state: onAgentState,
     queue_stats: onQueueStats,
+    agent_message: onAgentMessage,
     error: onServerError,
   });
   window.SBConsole = { state, socket: () => socket };

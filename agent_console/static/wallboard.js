@@ -143,8 +143,40 @@
               await api(`/agents/${a.agent_id}/state`, { json: { state, pause_code: code || null } });
               reloadSoon();
             } catch (err) { showError(err); }
-          } }, w("apply"))));
+          } }, w("apply")), " ",
+          h("button", { type: "button", class: "secondary msg-agent", onclick: () => openMessage(a) },
+            w("message"))));
     }));
+  }
+
+  // A message to an agent: a small dialog; the text shows at once in the agent's console.
+  let messageDialog = null;
+  function openMessage(agent) {
+    if (!messageDialog) {
+      const text = h("textarea", { id: "msg-text", name: "text", rows: 3, maxlength: 500, required: true });
+      messageDialog = h("dialog", { id: "msg-dialog", class: "msg-dialog", "aria-labelledby": "msg-title" },
+        h("form", { method: "dialog", onsubmit: async (ev) => {
+          ev.preventDefault();
+          const to = Number(messageDialog.dataset.agentId);
+          try {
+            await api(`/agents/${to}/message`, { json: { text: text.value } });
+            toast(w("message_sent", { name: messageDialog.dataset.agentName }));
+            text.value = "";
+            messageDialog.close();
+          } catch (err) { showError(err); }
+        } },
+        h("h2", { id: "msg-title" }),
+        h("label", { for: "msg-text" }, w("message_text")), text,
+        h("p", { class: "dialog-buttons" },
+          h("button", { type: "submit" }, w("send")), " ",
+          h("button", { type: "button", class: "secondary", onclick: () => messageDialog.close() }, w("cancel")))));
+      document.body.appendChild(messageDialog);
+    }
+    messageDialog.dataset.agentId = String(agent.agent_id);
+    messageDialog.dataset.agentName = agent.name;
+    messageDialog.querySelector("#msg-title").textContent = w("message_to", { name: agent.name });
+    messageDialog.showModal();
+    messageDialog.querySelector("#msg-text").focus();
   }
 
   function applyAgentState(msg) {

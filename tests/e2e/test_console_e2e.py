@@ -182,6 +182,20 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     expect_text(history, "Invoice 2026/11 question")
     shot(page, artifacts, "07-agent-history")
     shot(wall, artifacts, "08-wallboard-after", full_page=True)
+
+    # The supervisor writes to the agent from the wallboard; it shows at once, as text.
+    agent_row.locator("button.msg-agent").click()
+    expect(wall.locator("#msg-dialog")).to_be_visible(timeout=TIMEOUT)
+    wall.fill("#msg-text", "Great call. <b>Next</b>: the Polish queue, please.")
+    with wall.expect_response(lambda r: r.url.endswith("/message") and r.status == 201):
+        wall.click("#msg-dialog button[type=submit]")
+    expect(wall.locator("#msg-dialog")).to_be_hidden(timeout=TIMEOUT)
+    note = page.locator("#agent-messages .agent-message")
+    expect_text(note, "Great call. <b>Next</b>: the Polish queue, please.")
+    expect_text(note, "Stefan Supervisor")
+    shot(page, artifacts, "08b-agent-message")
+    note.locator("button").click()
+    expect(note).to_have_count(0, timeout=TIMEOUT)
     tv = boss_ctx.new_page()
     tv.goto(f"{live_server.url}/wallboard?tv=1")
     expect(tv.locator(f'[data-queue-waiting="{facts["queue_id"]}"]')).to_have_text(

@@ -281,3 +281,42 @@ def test_a_channel_changing_what_an_interaction_shows_refreshes_its_agent(app, d
     update = first(received(agent_sc), "interaction_updated")
     assert update["event"] == INTERACTION_CONTENT_CHANGED and update["interaction_id"] == iid
     assert received(other_sc, "interaction_updated") == []
+
+
+def test_a_supervisor_messages_an_agent_from_the_wallboard(app, db, setup):
+    """The message reaches that agent's console at once, nobody else's; agents may not send
+    one; empty or overlong text is refused; the message is audited."""
+    from sqlalchemy import select
+
+    from crm_core.models import AuditEntry
+    from tests.factories import make_user
+
+    with db() as session:
+        boss = make_user(session, role="supervisor", name="Stefan <b>Supervisor</b>")
+    boss_client = login(app, boss)
+    agent_client = login(app, setup["agent"])
+    agent_sc = connect(app, agent_client)
+    other_sc = connect(app, login(app, setup["other"]))
+    received(agent_sc)
+    received(other_sc)
+    url = f"/console/api/agents/{setup['agent'].id}/message"
+    sent = boss_client.post(url, json={"text": "  Queue is long:\n please wrap up  "})
+    assert sent.status_code == 201, sent.get_data(as_text=True)
+    message = first(received(agent_sc), "agent_message")
+    assert message["text"] == "Queue is long: please wrap up"
+    assert message["from"] == "Stefan <b>Supervisor</b>"  # the console shows it as text
+    assert received(other_sc, "agent_message") == []
+
+    assert agent_client.post(url, json={"text": "hi"}).status_code == 403
+    assert boss_client.post(url, json={"text": "   "}).status_code == 422
+    assert boss_client.post(url, json={"text": "x" * 501}).status_code == 422
+    assert (
+        boss_client.post("/console/api/agents/999999/message", json={"text": "hi"}).status_code
+        == 404
+    )
+    assert received(agent_sc, "agent_message") == []
+    with db() as session:
+        audited = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "agent.messaged")
+        ).all()
+        assert [(a.user_id, a.entity_id) for a in audited] == [(boss.id, setup["agent"].id)]
