@@ -559,7 +559,12 @@ def overdue_clause(now: dt.datetime) -> ColumnElement[bool]:
     return (
         (PlanningTask.status == "open")
         & PlanningTask.kind.in_(DUE_KINDS)
-        & (PlanningTask.overdue_at.is_not(None) | (PlanningTask.due_at < now))
+        & (
+            PlanningTask.overdue_at.is_not(None)
+            # Spelled out so that a task without a due date is "not overdue", not NULL (the
+            # negation in ``?overdue=false`` would drop it).
+            | (PlanningTask.due_at.is_not(None) & (PlanningTask.due_at < now))
+        )
     )
 
 

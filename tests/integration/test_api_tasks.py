@@ -134,6 +134,8 @@ def _record_rule(client: FlaskClient, world: World) -> None:
     mine = ok(client.get(f"{API}/tasks?mine=true", headers=world.agent_h))["items"]
     assert {t["title"] for t in mine} >= {"My own", "For Sales"}
     assert "Handed over" not in {t["title"] for t in mine}
+    on_time = ok(client.get(f"{API}/tasks?mine=true&overdue=false", headers=world.agent_h))
+    assert "My own" in {t["title"] for t in on_time["items"]}  # no due date: not overdue
     done = ok(client.patch(f"{API}/tasks/{private['id']}", json={"status": "done"},
                            headers=world.agent_h))  # fmt: skip
     assert done["status"] == "done" and done["completed_at"]
