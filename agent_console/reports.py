@@ -23,7 +23,7 @@ from hub.db import db
 from hub.models import Queue
 from hub.reports import Filters, ReportError, Table, get_kind, kinds, parse_filters
 from hub.reports.builder import ENTITIES
-from hub.reports.contact_centre import CHANNEL_LABELS
+from hub.reports.contact_centre import CHANNEL_LABELS, DRILL_LIMIT
 from hub.reports.export import FORMATS, export
 from hub.reports.saved import (
     do_delete_report,
@@ -100,6 +100,7 @@ def _options() -> dict[str, Any]:
             )
         ],
         "channels": [[k, str(v)] for k, v in CHANNEL_LABELS.items()],
+        "drill_limit": DRILL_LIMIT,
     }
 
 

@@ -217,8 +217,10 @@
     if (series !== null && series !== undefined) p.series = series;
     try {
       const table = await api("/drill/" + kind + qs(p));
-      $("drill-h").textContent = w("rows_of", { series: seriesLabel || w("total"), bucket: bucketLabel,
+      let heading = w("rows_of", { series: seriesLabel || w("total"), bucket: bucketLabel,
         n: num.format(table.rows.length) });
+      if (table.rows.length >= opts.drill_limit) heading += " " + w("truncated", { n: num.format(opts.drill_limit) });
+      $("drill-h").textContent = heading;
       renderTable($("drill-table"), table);
       for (const fmt of ["csv", "xlsx", "pdf"]) {
         $("drill-" + fmt).href = config.export_url + "/" + kind + "." + fmt + qs(p);
