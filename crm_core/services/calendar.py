@@ -249,10 +249,14 @@ def book_resources(session: Session, task: PlanningTask, resource_ids: list[int]
     A clash with another appointment's booking is a 409 that names the resource, the
     other appointment and when it holds the resource.
     """
+    if task.status == "cancelled":
+        # Kept as they were: overlap checks and schedules skip cancelled appointments, and
+        # reopening one books (and so re-checks) the same resources again.
+        return
     for booking in list(task.bookings):
         task.bookings.remove(booking)
     session.flush()
-    if not resource_ids or task.status == "cancelled":
+    if not resource_ids:
         return
     if task.kind != "appointment" or task.start_at is None or task.end_at is None:
         raise ValidationFailed(

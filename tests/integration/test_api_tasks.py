@@ -232,6 +232,10 @@ def test_overlapping_resource_bookings_are_refused_naming_the_other(
         ),
         201,
     )  # fmt: skip
+    # Reopening the cancelled one books its room again, and so meets the new meeting.
+    reopen = client.patch(f"{API}/tasks/{first['id']}", json={"status": "open"},
+                          headers=world.agent_h)  # fmt: skip
+    assert reopen.status_code == 409 and "Team meeting" in reopen.get_json()["message"]
     sched = ok(client.get(
         f"{API}/resources/{room['id']}/schedule?start=2026-07-01T00:00Z&end=2026-07-02T00:00Z",
         headers=world.other_h,
