@@ -206,7 +206,7 @@ def edit(script_id: int | None = None) -> Any:
         else:
             do_edit_script(db.session, script, definition=definition, user_id=current().id)
     except DomainError as exc:
-        return _editor(script, values, exc.message, exc.status_code)
+        return _editor(script, values, exc.localized(_), exc.status_code)
     return redirect(url_for("scripts.edit", script_id=script.id))
 
 

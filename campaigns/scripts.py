@@ -44,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.survey_models import CampaignScript, CampaignScriptVersion
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import Customer
 from crm_core.services import audit
 
@@ -60,8 +60,10 @@ TEXT_LIMIT = 5000
 _env = SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined)
 
 
-def _refuse(message: str, step: str | None = None) -> ValidationFailed:
-    return ValidationFailed(message, field=f"steps.{step}" if step else "steps")
+def _refuse(message: str, at: str | None = None, **params: Any) -> ValidationFailed:
+    """A refused script; ``message`` may be an ``N_`` template filled from ``params`` (the
+    reader gets it translated), with ``at`` naming the step at fault."""
+    return ValidationFailed(message, field=f"steps.{at}" if at else "steps", **params)
 
 
 def _targets(step: dict[str, Any]) -> list[str]:
@@ -166,11 +168,16 @@ def clean_definition(raw: Any) -> dict[str, Any]:
     by_id = {s["id"]: s for s in steps}
     start = str(raw.get("start") or steps[0]["id"])
     if start not in by_id:
-        raise _refuse(f"the start step {start!r} does not exist")
+        raise _refuse(N_("the start step '%(start)s' does not exist"), start=start)
     for step in steps:
         for target in _targets(step):
             if target not in by_id:
-                raise _refuse(f"step {step['id']!r} jumps to a missing step {target!r}", step["id"])
+                raise _refuse(
+                    N_("step '%(step)s' jumps to a missing step '%(target)s'"),
+                    step["id"],
+                    step=step["id"],
+                    target=target,
+                )
         if step["kind"] == "branch":
             on = by_id.get(step["on"])
             if on is None or on["kind"] != "question":
@@ -193,7 +200,10 @@ def _check_graph(start: str, steps: list[dict[str, Any]], by_id: dict[str, dict[
     for step in steps:
         if step["id"] not in reached:
             raise _refuse(
-                f"step {step['id']!r} is unreachable from the start {start!r}", step["id"]
+                N_("step '%(step)s' is unreachable from the start '%(start)s'"),
+                step["id"],
+                step=step["id"],
+                start=start,
             )
     # Steps that can reach an end, found backwards from the ends.
     incoming: dict[str, list[str]] = {s["id"]: [] for s in steps}
@@ -210,8 +220,9 @@ def _check_graph(start: str, steps: list[dict[str, Any]], by_id: dict[str, dict[
     for step in steps:
         if step["id"] not in finishing:
             raise _refuse(
-                f"step {step['id']!r} can never reach an end: it is caught in a cycle without exit",
+                N_("step '%(step)s' can never reach an end: it is caught in a cycle without exit"),
                 step["id"],
+                step=step["id"],
             )
 
 

@@ -54,7 +54,8 @@ def json_errors(blueprint: Blueprint) -> None:
 
     @blueprint.errorhandler(DomainError)
     def _domain(exc: DomainError) -> Any:
-        return problem(exc.status_code, exc.code, exc.message, field=exc.field, detail=exc.detail)
+        message = exc.localized(_)
+        return problem(exc.status_code, exc.code, message, field=exc.field, detail=exc.detail)
 
     @blueprint.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -262,7 +262,7 @@ def edit(survey_id: int | None = None) -> Any:
                 user_id=current().id,
             )
     except DomainError as exc:
-        return _editor(survey, values, exc.message, exc.status_code)
+        return _editor(survey, values, exc.localized(_), exc.status_code)
     return redirect(url_for("surveys.results", survey_id=survey.id))
 
 

@@ -48,7 +48,7 @@ from campaigns.survey_models import (
     CampaignSurveyVersion,
 )
 from crm_core.db import utcnow
-from crm_core.errors import Conflict, NotFound, ValidationFailed
+from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import Customer, Interaction
 from crm_core.services import audit
 from crm_core.services.segments import compile_filter, get_segment
@@ -93,8 +93,10 @@ class AnswersInvalid(ValidationFailed):
 # ---------------------------------------------------------------------------- definitions
 
 
-def _refuse(message: str, key: str | None = None) -> ValidationFailed:
-    return ValidationFailed(message, field=f"questions.{key}" if key else "questions")
+def _refuse(message: str, at: str | None = None, **params: Any) -> ValidationFailed:
+    """A refused definition; ``message`` may be an ``N_`` template filled from ``params``
+    (the reader gets it translated), with ``at`` naming the question at fault."""
+    return ValidationFailed(message, field=f"questions.{at}" if at else "questions", **params)
 
 
 def _int(raw: Any, what: str, key: str) -> int:
@@ -234,14 +236,21 @@ def _clean_condition(
         raise _refuse(f"question {key!r}: show_if needs the question it depends on", key)
     on = str(cond["question"])
     if on == key:
-        raise _refuse(f"question {key!r} depends on itself (a cycle)", key)
+        raise _refuse(N_("question '%(key)s' depends on itself (a cycle)"), key, key=key)
     if on not in position:
-        raise _refuse(f"question {key!r} depends on a missing question {on!r}", key)
+        raise _refuse(
+            N_("question '%(key)s' depends on a missing question '%(on)s'"), key, key=key, on=on
+        )
     if position[on] > index:
         raise _refuse(
-            f"question {key!r} depends on {on!r}, which comes after it: a condition may "
-            "only look back (otherwise the questions could wait on each other in a cycle)",
+            N_(
+                "question '%(key)s' depends on '%(on)s', which comes after it: a condition "
+                "may only look back (otherwise the questions could wait on each other in a "
+                "cycle)"
+            ),
             key,
+            key=key,
+            on=on,
         )
     target = next(q for q in earlier if q["key"] == on)
     if target["type"] == "text" or target["type"] == "date":
@@ -252,12 +261,18 @@ def _clean_condition(
         values = cond["in"] if isinstance(cond["in"], list) else [cond["in"]]
         clean["in"] = [str(v).lower() if target["type"] == "yes_no" else str(v) for v in values]
         if not clean["in"]:
-            raise _refuse(f"question {key!r} is unreachable: its condition lists no answer", key)
+            raise _refuse(
+                N_("question '%(key)s' is unreachable: its condition lists no answer"),
+                key,
+                key=key,
+            )
         if possible is not None and not set(clean["in"]) & possible:
             raise _refuse(
-                f"question {key!r} is unreachable: no answer to {on!r} is one of "
-                f"{', '.join(clean['in'])}",
+                N_("question '%(key)s' is unreachable: no answer to '%(on)s' is one of %(values)s"),
                 key,
+                key=key,
+                on=on,
+                values=", ".join(clean["in"]),
             )
     else:
         if target["type"] not in ("number", "scale"):
@@ -276,12 +291,20 @@ def _clean_condition(
         hi = min(clean.get("max", 1e18), float(target.get("max", 1e18)))
         if lo > hi:
             raise _refuse(
-                f"question {key!r} is unreachable: no answer to {on!r} lies in its range", key
+                N_("question '%(key)s' is unreachable: no answer to '%(on)s' lies in its range"),
+                key,
+                key=key,
+                on=on,
             )
     if not reachable.get(on, False):
         raise _refuse(
-            f"question {key!r} is unreachable: it depends on {on!r}, which can never be shown",
+            N_(
+                "question '%(key)s' is unreachable: it depends on '%(on)s', which can never "
+                "be shown"
+            ),
             key,
+            key=key,
+            on=on,
         )
     reachable[key] = True
     return clean

@@ -210,3 +210,16 @@ def test_designer_and_walk_api(client: FlaskClient, session: Session) -> None:
         f"/campaigns/api/script-versions/{version_id}/step", json={"step": "ask", "answer": "x"}
     )
     assert wrong.status_code == 422 and wrong.get_json()["field"] == "answer"
+
+
+def test_refusals_speak_the_readers_language(app: Any) -> None:
+    from flask_babel import force_locale, gettext
+
+    def break_jump(s: dict[str, Any]) -> None:
+        s["steps"][3]["to"] = "nowhere"
+
+    exc = refused(variant(break_jump))
+    with app.test_request_context(), force_locale("pl"):
+        assert exc.localized(gettext) == "krok 'retry' prowadzi do nieistniejącego kroku 'nowhere'"
+    with app.test_request_context(), force_locale("uk"):
+        assert exc.localized(gettext) == "крок 'retry' веде до відсутнього кроку 'nowhere'"
