@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_core.db import utcnow
-from crm_core.errors import InvalidTransition, PermissionDenied, ValidationFailed
+from crm_core.errors import N_, InvalidTransition, PermissionDenied, ValidationFailed
 from crm_core.events import DomainEvent, publish_on_commit
 from crm_core.models import User
 from crm_core.services import audit
@@ -52,7 +52,9 @@ WORKING_STATES = frozenset({"available", "offered", "busy", "wrap_up"})
 def check_agent_transition(current: str, target: str) -> None:
     """Raise :class:`InvalidTransition` unless ``current`` → ``target`` is in the table."""
     if target not in AGENT_STATES:
-        raise ValidationFailed(f"state must be one of {', '.join(AGENT_STATES)}", field="state")
+        raise ValidationFailed(
+            N_("state must be one of %(states)s"), field="state", states=", ".join(AGENT_STATES)
+        )
     if target not in AGENT_TRANSITIONS[current]:
         raise InvalidTransition(
             f"an agent who is {current} cannot become {target}",
@@ -139,18 +141,21 @@ def do_set_agent_state(
     now = now or utcnow()
     if actor is not None:
         if actor.id != agent.id and not actor.is_supervisor:
-            raise PermissionDenied("only supervisors may change another agent's state")
+            raise PermissionDenied(N_("only supervisors may change another agent's state"))
         if state not in REQUESTABLE_STATES:
             raise ValidationFailed(
-                f"{state} is set by the server; ask for available, break or offline",
+                N_("%(state)s is set by the server; ask for available, break or offline"),
                 field="state",
+                state=state,
             )
     if state == "break":
         if not pause_code:
-            raise ValidationFailed("a break needs a pause code", field="pause_code")
+            raise ValidationFailed(N_("a break needs a pause code"), field="pause_code")
         if pause_code not in PAUSE_CODES:
             raise ValidationFailed(
-                f"pause code must be one of {', '.join(PAUSE_CODES)}", field="pause_code"
+                N_("pause code must be one of %(codes)s"),
+                field="pause_code",
+                codes=", ".join(PAUSE_CODES),
             )
     else:
         pause_code = None

@@ -20,7 +20,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm_core.errors import NotFound
+from crm_core.errors import N_, NotFound
 from crm_core.models import (
     Customer,
     CustomerRelation,
@@ -179,7 +179,7 @@ def _live_customer(session: Session, customer_id: int) -> Customer:
         customer = session.get(Customer, customer.merged_into_id)
         hops += 1
     if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
+        raise NotFound(N_("customer %(id)s not found"), id=customer_id)
     return customer
 
 

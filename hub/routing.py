@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from crm_core.db import utcnow
 from crm_core.errors import (
+    N_,
     Conflict,
     InvalidTransition,
     NotFound,
@@ -195,7 +196,7 @@ def _lock_entry(session: Session, interaction_id: int) -> tuple[QueueEntry, Inte
     )
     interaction = session.get(Interaction, interaction_id)
     if entry is None or interaction is None:
-        raise NotFound(f"interaction {interaction_id} is not in any queue")
+        raise NotFound(N_("interaction %(id)s is not in any queue"), id=interaction_id)
     return entry, interaction
 
 
@@ -260,17 +261,19 @@ def do_create_queue(
     """Create a queue; ``skills`` maps skill names (created if new) to minimum levels."""
     name = name.strip()
     if not name:
-        raise ValidationFailed("a queue needs a name", field="name")
+        raise ValidationFailed(N_("a queue needs a name"), field="name")
     if not channels:
-        raise ValidationFailed("a queue serves at least one channel", field="channels")
+        raise ValidationFailed(N_("a queue serves at least one channel"), field="channels")
     try:
         ZoneInfo(timezone)
     except Exception:
-        raise ValidationFailed(f"unknown time zone {timezone!r}", field="timezone") from None
+        raise ValidationFailed(
+            N_("unknown time zone '%(timezone)s'"), timezone=timezone, field="timezone"
+        ) from None
     if wrap_up_seconds < 0 or offer_timeout_seconds < 1:
-        raise ValidationFailed("wrap-up must be ≥ 0 s and the offer timeout ≥ 1 s")
+        raise ValidationFailed(N_("wrap-up must be ≥ 0 s and the offer timeout ≥ 1 s"))
     if session.scalar(select(Queue.id).where(Queue.name == name)):
-        raise Conflict(f"a queue named {name!r} exists already", field="name")
+        raise Conflict(N_("a queue named '%(name)s' exists already"), name=name, field="name")
     queue = Queue(
         name=name,
         channels=list(channels),
@@ -453,7 +456,7 @@ def do_enqueue_interaction(
     has a target for the channel."""
     now = now or utcnow()
     if session.get(QueueEntry, interaction.id) is not None:
-        raise Conflict(f"interaction {interaction.id} is queued already")
+        raise Conflict(N_("interaction %(id)s is queued already"), id=interaction.id)
     prio = queue.priority if priority is None else priority
     entry = QueueEntry(
         interaction_id=interaction.id,
@@ -786,8 +789,10 @@ def _agent_entry(
     entry, interaction = _lock_entry(session, interaction_id)
     if entry.agent_id != agent.id:
         if not _may_work(session, agent, entry):
-            raise PermissionDenied(f"you do not serve the queue of interaction {interaction_id}")
-        raise PermissionDenied(f"interaction {interaction_id} is not yours")
+            raise PermissionDenied(
+                N_("you do not serve the queue of interaction %(id)s"), id=interaction_id
+            )
+        raise PermissionDenied(N_("interaction %(id)s is not yours"), id=interaction_id)
     if entry.state not in states:
         raise InvalidTransition(
             f"interaction {interaction_id} is {INTERACTION_STATUS[entry.state]}",
@@ -802,12 +807,18 @@ def _own_offer(
 ) -> tuple[QueueEntry, Interaction, Offer]:
     entry, interaction = _lock_entry(session, interaction_id)
     if not _may_work(session, agent, entry):
-        raise PermissionDenied(f"you do not serve the queue of interaction {interaction_id}")
+        raise PermissionDenied(
+            N_("you do not serve the queue of interaction %(id)s"), id=interaction_id
+        )
     offer = _pending_offer(session, interaction_id)
     if offer is None:
-        raise Conflict(f"interaction {interaction_id} has no open offer (expired or taken)")
+        raise Conflict(
+            N_("interaction %(id)s has no open offer (expired or taken)"), id=interaction_id
+        )
     if offer.agent_id != agent.id:
-        raise PermissionDenied(f"interaction {interaction_id} is offered to another agent")
+        raise PermissionDenied(
+            N_("interaction %(id)s is offered to another agent"), id=interaction_id
+        )
     return entry, interaction, offer
 
 
@@ -868,18 +879,22 @@ def do_pick_interaction(
     now = now or utcnow()
     entry, _interaction = _lock_entry(session, interaction_id)
     if not _may_work(session, agent, entry):
-        raise PermissionDenied(f"you do not serve the queue of interaction {interaction_id}")
+        raise PermissionDenied(
+            N_("you do not serve the queue of interaction %(id)s"), id=interaction_id
+        )
     if entry.state != "waiting":
-        raise Conflict(f"interaction {interaction_id} is not waiting any more")
+        raise Conflict(N_("interaction %(id)s is not waiting any more"), id=interaction_id)
     status = get_status(session, agent.id, lock=True)
     if status.state not in ROUTABLE_STATES:
-        raise InvalidTransition(f"you are {status.state}; go available first", field="state")
+        raise InvalidTransition(
+            N_("you are %(state)s; go available first"), state=status.state, field="state"
+        )
     if not has_room(status, agent_load(session, agent.id), entry.channel):
-        raise Conflict("you have no room for another interaction of this channel")
+        raise Conflict(N_("you have no room for another interaction of this channel"))
     if session.scalar(
         select(Offer.id).where(Offer.agent_id == agent.id, Offer.status == "pending")
     ):
-        raise Conflict("answer your open offer first")
+        raise Conflict(N_("answer your open offer first"))
     _make_offer(session, entry, status, now)
     return do_accept_offer(session, agent, interaction_id, now=now)
 
@@ -899,7 +914,7 @@ def do_wrap_up(
     disposition = (disposition or "").strip()
     if not disposition or len(disposition) > 60:
         raise ValidationFailed(
-            "a disposition of 1 to 60 characters is required", field="disposition"
+            N_("a disposition of 1 to 60 characters is required"), field="disposition"
         )
     entry, interaction = _agent_entry(session, agent, interaction_id, states=("active",))
     interaction.disposition = disposition
@@ -1018,10 +1033,10 @@ def do_transfer(
     now = now or utcnow()
     targets = [t for t in (to_agent_id, to_queue_id, to_team_id) if t is not None]
     if len(targets) != 1:
-        raise ValidationFailed("transfer to exactly one of: an agent, a queue, a team")
+        raise ValidationFailed(N_("transfer to exactly one of: an agent, a queue, a team"))
     entry, interaction = _lock_entry(session, interaction_id)
     if entry.agent_id != agent.id and not agent.is_supervisor:
-        raise PermissionDenied(f"interaction {interaction_id} is not yours")
+        raise PermissionDenied(N_("interaction %(id)s is not yours"), id=interaction_id)
     if entry.state not in ("active", "waiting", "offered"):
         raise InvalidTransition(
             f"interaction {interaction_id} is {INTERACTION_STATUS[entry.state]}",
@@ -1031,18 +1046,18 @@ def do_transfer(
     if to_agent_id is not None:
         target = session.get(User, to_agent_id)
         if target is None or not target.active:
-            raise NotFound(f"agent {to_agent_id} not found")
+            raise NotFound(N_("agent %(id)s not found"), id=to_agent_id)
         if target.id == entry.agent_id:
-            raise ValidationFailed("that agent has it already", field="to_agent_id")
+            raise ValidationFailed(N_("that agent has it already"), field="to_agent_id")
         detail["to_agent_id"] = target.id
     if to_queue_id is not None:
         queue = session.get(Queue, to_queue_id)
         if queue is None or not queue.active:
-            raise NotFound(f"queue {to_queue_id} not found")
+            raise NotFound(N_("queue %(id)s not found"), id=to_queue_id)
         detail["to_queue_id"] = queue.id
     if to_team_id is not None:
         if session.get(Team, to_team_id) is None:
-            raise NotFound(f"team {to_team_id} not found")
+            raise NotFound(N_("team %(id)s not found"), id=to_team_id)
         detail["to_team_id"] = to_team_id
     if note:
         detail["note"] = note[:1000]
@@ -1110,7 +1125,7 @@ def do_assign_interaction(
 ) -> Interaction:
     """A supervisor sends a waiting interaction to a given agent (wallboard re-assign)."""
     if not supervisor.is_supervisor:
-        raise PermissionDenied("only supervisors may re-assign interactions")
+        raise PermissionDenied(N_("only supervisors may re-assign interactions"))
     return do_transfer(session, supervisor, interaction_id, to_agent_id=agent_id, now=now)
 
 
@@ -1155,7 +1170,7 @@ def release_agent_work(
     ``disconnected``): their pending offer goes back to the queue. Logging out also hands
     back e-mails and the like, and ends wrap-ups; a live call refuses the logout."""
     if going == "offline" and has_live_call(session, agent.id):
-        raise Conflict("you are on a call: hang up or transfer it before logging out")
+        raise Conflict(N_("you are on a call: hang up or transfer it before logging out"))
     offers = session.scalars(
         select(Offer.interaction_id).where(Offer.agent_id == agent.id, Offer.status == "pending")
     ).all()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from channels.webforms.models import WebForm
 from channels.webforms.service import do_save_form
-from crm_core.errors import DomainError, ValidationFailed
+from crm_core.errors import N_, DomainError, ValidationFailed
 from hub.auth import current, require_role
 from hub.db import db
 from hub.errors import domain_message
@@ -106,11 +106,13 @@ def edit(slug: str | None = None) -> Any:
         try:
             fields = json.loads(data.get("fields", ""))
         except ValueError as exc:
-            raise ValidationFailed(f"fields are not valid JSON: {exc}", field="fields") from None
+            raise ValidationFailed(
+                N_("fields are not valid JSON: %(exc)s"), exc=exc, field="fields"
+            ) from None
         queue_raw = data.get("queue_id", "")
         rate_raw = data.get("rate_limit_per_minute", "").strip()
         if rate_raw and not rate_raw.isdigit():
-            raise ValidationFailed("the rate limit is a whole number", field="rate_limit")
+            raise ValidationFailed(N_("the rate limit is a whole number"), field="rate_limit")
         saved = do_save_form(
             db.session,
             slug=form.slug if form is not None else data.get("slug", ""),

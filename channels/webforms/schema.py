@@ -24,7 +24,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from crm_core.errors import ValidationFailed
+from crm_core.errors import N_, ValidationFailed
 from crm_core.services.blobs import sniff_content_type
 from crm_core.services.emails import normalize_email
 from crm_core.services.phones import normalize_phone
@@ -80,29 +80,39 @@ class SubmissionInvalid(ValidationFailed):
 def clean_definition(fields: Any) -> list[dict[str, Any]]:
     """Check an admin's field list; returns a normalised copy or raises ValidationFailed."""
     if not isinstance(fields, list) or not fields:
-        raise ValidationFailed("a form needs at least one field", field="fields")
+        raise ValidationFailed(N_("a form needs at least one field"), field="fields")
     if len(fields) > MAX_FIELDS:
-        raise ValidationFailed(f"a form has at most {MAX_FIELDS} fields", field="fields")
+        raise ValidationFailed(
+            N_("a form has at most %(max)s fields"), max=MAX_FIELDS, field="fields"
+        )
     seen: set[str] = set()
     out: list[dict[str, Any]] = []
     for i, raw in enumerate(fields):
         where = f"fields[{i}]"
         if not isinstance(raw, dict):
-            raise ValidationFailed("each field is an object", field=where)
+            raise ValidationFailed(N_("each field is an object"), field=where)
         name = str(raw.get("name") or "")
         if not NAME_RE.match(name) or name in RESERVED:
             raise ValidationFailed(
-                f"field name {name!r} must be lower-case letters, digits and _ "
-                "(and not a reserved name)",
+                N_(
+                    "field name '%(name)s' must be lower-case letters, digits and _ "
+                    "(and not a reserved name)"
+                ),
                 field=where,
+                name=name,
             )
         if name in seen:
-            raise ValidationFailed(f"field name {name!r} is used twice", field=where)
+            raise ValidationFailed(
+                N_("field name '%(name)s' is used twice"), name=name, field=where
+            )
         seen.add(name)
         ftype = str(raw.get("type") or "text")
         if ftype not in FIELD_TYPES:
             raise ValidationFailed(
-                f"field type {ftype!r} is not one of {', '.join(FIELD_TYPES)}", field=where
+                N_("field type '%(type)s' is not one of %(types)s"),
+                field=where,
+                type=ftype,
+                types=", ".join(FIELD_TYPES),
             )
         item: dict[str, Any] = {
             "name": name,
@@ -118,7 +128,7 @@ def clean_definition(fields: Any) -> list[dict[str, Any]]:
         if ftype == "choice":
             choices = raw.get("choices")
             if not isinstance(choices, list) or not choices:
-                raise ValidationFailed("a choice field needs choices", field=where)
+                raise ValidationFailed(N_("a choice field needs choices"), field=where)
             item["choices"] = [str(c)[:200] for c in choices]
         if ftype == "number":
             for bound in ("min", "max"):
@@ -138,9 +148,11 @@ def _positive_int(value: Any, where: str, ceiling: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValidationFailed("limits must be whole numbers", field=where) from None
+        raise ValidationFailed(N_("limits must be whole numbers"), field=where) from None
     if not 0 < number <= ceiling:
-        raise ValidationFailed(f"limits must be between 1 and {ceiling}", field=where)
+        raise ValidationFailed(
+            N_("limits must be between 1 and %(ceiling)s"), ceiling=ceiling, field=where
+        )
     return number
 
 

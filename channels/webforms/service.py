@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from channels.webforms.models import WebForm
 from channels.webforms.schema import SLUG_RE, CleanSubmission, clean_definition
-from crm_core.errors import NotFound, ValidationFailed
+from crm_core.errors import N_, NotFound, ValidationFailed
 from crm_core.models import Interaction
 from crm_core.models.tickets import TICKET_TYPES
 from crm_core.services import audit
@@ -42,7 +42,7 @@ def get_form(session: Session, slug: str, *, active_only: bool = True) -> WebFor
         if provided is not None:
             return _from_provider(provided)
     if form is None or (active_only and not form.active):
-        raise NotFound(f"no form {slug!r}")
+        raise NotFound(N_("no form '%(slug)s'"), slug=slug)
     return form
 
 
@@ -93,7 +93,9 @@ def _origins(value: Any) -> list[str]:
             or parsed.path not in ("", "/")
         ):
             raise ValidationFailed(
-                f"{raw!r} is not an origin like https://www.example.com", field="allowed_origins"
+                N_("'%(value)s' is not an origin like https://www.example.com"),
+                field="allowed_origins",
+                value=raw,
             )
         out.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
     return out
@@ -125,24 +127,28 @@ def do_save_form(
     """
     slug = slug.strip().lower()
     if not SLUG_RE.match(slug):
-        raise ValidationFailed("a slug is lower-case letters, digits and -", field="slug")
+        raise ValidationFailed(N_("a slug is lower-case letters, digits and -"), field="slug")
     title = title.strip()
     if not title:
-        raise ValidationFailed("a form needs a title", field="title")
+        raise ValidationFailed(N_("a form needs a title"), field="title")
     if ticket_type not in TICKET_TYPES:
-        raise ValidationFailed(f"ticket type must be one of {TICKET_TYPES}", field="ticket_type")
+        raise ValidationFailed(
+            N_("ticket type must be one of %(types)s"),
+            types=", ".join(TICKET_TYPES),
+            field="ticket_type",
+        )
     if rate_limit_per_minute is not None and not 0 < rate_limit_per_minute <= 10000:
-        raise ValidationFailed("rate limit must be 1..10000 a minute", field="rate_limit")
+        raise ValidationFailed(N_("rate limit must be 1..10000 a minute"), field="rate_limit")
     clean_fields = clean_definition(fields)
     if confirmation_email and not any(f["type"] == "email" for f in clean_fields):
         raise ValidationFailed(
-            "a confirmation e-mail needs an e-mail field", field="confirmation_email"
+            N_("a confirmation e-mail needs an e-mail field"), field="confirmation_email"
         )
     queue = None
     if queue_id is not None:
         queue = session.get(Queue, queue_id)
         if queue is None:
-            raise NotFound(f"queue {queue_id} not found", field="queue_id")
+            raise NotFound(N_("queue %(id)s not found"), id=queue_id, field="queue_id")
     form = session.scalar(select(WebForm).where(WebForm.slug == slug))
     before: dict[str, Any] | None = None
     if form is None:
