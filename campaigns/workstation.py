@@ -32,13 +32,7 @@ from hub.db import db
 from hub.errors import problem
 from hub.ports import OutboundCall, call_placer
 
-bp = Blueprint(
-    "workstation",
-    __name__,
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/campaigns-workstation-static",
-)
+bp = Blueprint("workstation", __name__, template_folder="templates")
 
 SKIP_REASONS = ("not_now", "wrong_data", "other")
 _KEY = "campaign_ws_lead"

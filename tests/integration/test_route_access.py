@@ -60,6 +60,7 @@ PUBLIC_BY_OTHER_MEANS: set[str] = {
     "survey_ivr.start",
     "survey_ivr.answer",
     "surveys.static",
+    "campaigns.static",  # the campaign screens' CSS and JavaScript (no data)
     # A user's iCalendar feed: a secret per-user token (only its SHA-256 is stored), 404
     # for any other (hub/api/calendar.py, tests/integration/test_api_tasks.py).
     "api.calendar_feed",
