@@ -562,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", default="", help="write a PNG of talk time vs abandonment here")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (days run in parallel)")
     p.add_argument("--sens-hours", type=float, default=8.0)
+    p.add_argument(
+        "--sens-vici-level", type=float, default=0.0, help="default: the best of the sweep"
+    )
     args = p.parse_args(argv)
 
     model = Model(
@@ -667,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
                 for spec in (
                     ours(Mode.PROGRESSIVE, m),
                     ours(Mode.PREDICTIVE, m),
-                    vici(float(best_vici.rsplit("_", 1)[1])),
+                    vici(args.sens_vici_level or float(best_vici.rsplit("_", 1)[1])),
                 ):
                     name, days = run_strategy(m, sens_seeds, spec)
                     s = summarise(days)
