@@ -17,7 +17,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from agent_console import bp
-from crm_core.models import PlanningResource, Team
+from crm_core.models import PlanningResource, Team, User
 from hub.auth import current
 from hub.db import db
 from hub.i18n import plural_forms
@@ -81,6 +81,7 @@ def planning_strings() -> dict[str, Any]:
             "my_calendar": _("My calendar"),
             "team": _("Team: %(name)s"),
             "resource": _("Resource: %(name)s"),
+            "person": _("Person: %(name)s"),
             "no_items": _("Nothing in this period."),
             "overdue_tasks": _("Overdue tasks"),
             "no_overdue": _("No overdue tasks."),
@@ -125,8 +126,17 @@ def planning_config() -> dict[str, Any]:
         .where(PlanningResource.active.is_(True))
         .order_by(PlanningResource.name)
     ).all()
+    # Supervisors may open anyone's calendar (they see every task); agents their own.
+    people = (
+        db.session.scalars(
+            select(User).where(User.active.is_(True), User.id != user.id).order_by(User.name)
+        ).all()
+        if user.is_supervisor
+        else []
+    )
     return {
         "api_v1": url_for("api.openapi_document").rsplit("/", 1)[0],
+        "people": [{"id": p.id, "name": p.name} for p in people],
         "strings": planning_strings(),
         "teams": _teams(),
         "resources": [{"id": r.id, "name": r.name, "kind": r.kind} for r in resources],

@@ -43,6 +43,7 @@
   const scopeSel = document.getElementById("cal-scope");
 
   replace(scopeSel, h("option", { value: "me" }, P("my_calendar")),
+    ...(cfg.people || []).map((u) => h("option", { value: "person:" + u.id }, P("person", { name: u.name }))),
     ...(cfg.teams || []).map((t) => h("option", { value: "team:" + t.id }, P("team", { name: t.name }))),
     ...(cfg.resources || []).map((r) => h("option", { value: "resource:" + r.id }, P("resource", { name: r.name }))));
 
@@ -62,8 +63,9 @@
       return data.bookings.map((b) => ({ id: b.task_id, title: b.title, kind: "appointment",
         start_at: b.start_at, end_at: b.end_at, occurrence_at: b.start_at, booking: true }));
     }
-    const team = state.scope.startsWith("team:") ? "&team_id=" + state.scope.split(":")[1] : "";
-    const data = await api(`/calendar?${q}${team}`);
+    const [kind, id] = state.scope.split(":");
+    const who = kind === "team" ? "&team_id=" + id : kind === "person" ? "&user_id=" + id : "";
+    const data = await api(`/calendar?${q}${who}`);
     return data.items;
   }
 

@@ -266,6 +266,10 @@ def test_recurrence_keeps_local_time_across_dst(client: FlaskClient, world: Worl
         f"{API}/calendar?{window}&team_id={world.sales.id}", headers=world.boss_h
     ))  # fmt: skip
     assert len(team["items"]) == 4
+    person = ok(client.get(
+        f"{API}/calendar?{window}&user_id={world.agent.id}", headers=world.boss_h
+    ))  # fmt: skip
+    assert [i["title"] for i in person["items"]].count("Weekly review") == 3
     # A team-mate sees the team's own tasks, not a member's private appointments.
     team = ok(client.get(
         f"{API}/calendar?{window}&team_id={world.sales.id}", headers=world.mate_h

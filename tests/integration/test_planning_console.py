@@ -40,6 +40,13 @@ def test_calendar_page_and_my_day_panel(client: FlaskClient, session: Session) -
     text = page.get_data(as_text=True)
     assert "Kalendarz" in text and 'id="planning-config"' in text
     assert 'id="overdue-panel"' not in text  # supervisors only
+    boss = make_user(session, role="supervisor", name="Stefan Boss")
+    session.commit()
+    boss_client = client.application.test_client()
+    boss_client.post("/login", data={"email": boss.email, "password": PASSWORD})
+    boss_page = boss_client.get("/console/calendar").get_data(as_text=True)
+    assert 'id="overdue-panel"' in boss_page
+    assert f'"people": [{{"id": {agent.id}, "name": "Agata Agent"}}]' in boss_page
     console = client.get("/console").get_data(as_text=True)
     assert 'id="my-day"' in console and "Mój dzień" in console and "planning.js" in console
 
