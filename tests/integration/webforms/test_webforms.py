@@ -415,3 +415,52 @@ def test_captcha_hook_guards_page_and_json(
     ok = client.post("/forms/contact", data={**fields, **good(), "captcha": "solved"})
     assert ok.status_code == 200
     assert captcha.seen[-1] == ("solved", "127.0.0.1")
+
+
+def test_the_rate_limit_is_shared_by_every_web_node_through_redis(
+    app: Flask, form: WebForm, session: Session, database_url: str, tmp_path: Any
+) -> None:
+    """Two web nodes with the deployment's Redis count one flood together: a bot that
+    alternates between them gets refused after the form's limit, not twice the limit; and
+    with Redis gone a node still answers (counting on its own)."""
+    import redis
+
+    from channels.webforms.security import SharedRateLimiter, rate_limiter
+    from tests.conftest import _Client, make_test_app
+    from tests.multiprocess.procs import redis_or_skip, redis_url
+
+    redis_or_skip()
+    url = redis_url()
+    bot = f"203.0.113.{uuid.uuid4().int % 200 + 20}"
+    store = redis.Redis.from_url(url)
+    store.delete(f"{SharedRateLimiter.PREFIX}webform:{bot}")
+    session.commit()
+    nodes = [make_test_app(database_url, tmp_path / f"node{i}", redis_url=url) for i in (1, 2)]
+    try:
+        clients = []
+        for node in nodes:
+            node.test_client_class = _Client
+            clients.append(node.test_client())
+            assert isinstance(rate_limiter(node), SharedRateLimiter)
+        statuses = []
+        for i in range(12):
+            client = clients[i % 2]
+            data = {**page_fields(client), **good(message="")}  # invalid: nothing is stored
+            response = client.post("/forms/contact", data=data, headers={"X-Forwarded-For": bot})
+            statuses.append(response.status_code)
+        assert statuses[:10] == [422] * 10
+        assert statuses[10:] == [429, 429]
+        # Redis unreachable: the node falls back to its own count rather than failing.
+        down = nodes[0]
+        down.extensions["switchboard.webform_limiter"] = SharedRateLimiter(
+            redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+        )
+        person = {**page_fields(clients[0]), **good()}
+        ok = clients[0].post("/forms/contact", data=person, headers={"X-Forwarded-For": bot})
+        assert ok.status_code == 200
+    finally:
+        store.delete(f"{SharedRateLimiter.PREFIX}webform:{bot}")
+        for node in nodes:
+            from hub.db import db as database
+
+            database.engine_for(node).dispose()
