@@ -238,8 +238,16 @@ class ContactCentreReport:
         slot = slot_expr(QueueEntry.enqueued_at, dialect, period.slot_seconds).label("slot")
         handle = seconds_between(QueueEntry.finished_at, QueueEntry.answered_at, dialect)
         finished = and_(QueueEntry.answered_at.is_not(None), QueueEntry.finished_at.is_not(None))
+        # Breached answer clocks joined once (at most one per contact: sla_clocks is
+        # unique on (interaction_id, kind)), so one pass that PostgreSQL runs in parallel.
+        breached = (
+            select(SlaClock.interaction_id.label("interaction_id"))
+            .where(SlaClock.kind == "answer", SlaClock.breached_at.is_not(None))
+            .subquery("breached_clock")
+        )
         stmt = (
             select(QueueEntry)
+            .outerjoin(breached, breached.c.interaction_id == QueueEntry.interaction_id)
             .with_only_columns(
                 slot,
                 QueueEntry.channel,
@@ -251,27 +259,7 @@ class ContactCentreReport:
                 func.sum(case((preds["answered"], QueueEntry.wait_seconds), else_=0)),
                 func.sum(case((finished, handle), else_=None)),
                 _flag(finished),
-            )
-            .where(
-                QueueEntry.enqueued_at >= period.start,
-                QueueEntry.enqueued_at < period.end,
-                *_entry_conditions(filters),
-            )
-            .group_by(slot, QueueEntry.channel)
-        )
-        # Breaches in a second statement: a join that PostgreSQL can run in parallel and
-        # that leaves the first one free of a per-row subquery. The unique (interaction_id,
-        # kind) of sla_clocks makes the join count each contact at most once.
-        breach_stmt = (
-            select(slot, QueueEntry.channel, func.count())
-            .select_from(QueueEntry)
-            .join(
-                SlaClock,
-                and_(
-                    SlaClock.interaction_id == QueueEntry.interaction_id,
-                    SlaClock.kind == "answer",
-                    SlaClock.breached_at.is_not(None),
-                ),
+                func.count(breached.c.interaction_id),
             )
             .where(
                 QueueEntry.enqueued_at >= period.start,
@@ -291,16 +279,10 @@ class ContactCentreReport:
             "handled",
             "breached",
         )
-        cells: dict[tuple[int, str], dict[str, float]] = {}
-        for row in session.execute(stmt):
-            values = {n: float(v or 0) for n, v in zip(names, row[2:], strict=False)}
-            values["breached"] = 0.0
-            cells[(int(row[0]), row[1])] = values
-        for slot_no, channel, breaches in session.execute(breach_stmt):
-            cells[(int(slot_no), channel)]["breached"] = float(breaches)
         per_slot: dict[int, list[tuple[str, dict[str, float]]]] = defaultdict(list)
-        for (slot_no, channel), values in cells.items():
-            per_slot[slot_no].append((channel, values))
+        for row in session.execute(stmt):
+            values = {n: float(v or 0) for n, v in zip(names, row[2:], strict=True)}
+            per_slot[int(row[0])].append((row[1], values))
         buckets = period.buckets()
         index = {b: i for i, b in enumerate(buckets)}
         by_bucket: list[dict[str, float]] = [dict.fromkeys(names, 0.0) for _ in buckets]
