@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
@@ -52,7 +53,24 @@ def run_tick(now: dt.datetime | None = None) -> dict[str, int]:
     with db.transaction() as session:
         out["offers"] = len(route_pending(session, now=now))
     out.update(run_planning_steps(now))
+    for name, step in current_app.extensions.get(TICK_STEPS, {}).items():
+        try:
+            out[name] = step(now)
+        except Exception:  # one package's step must not stop the others' housekeeping
+            log.exception("tick step %s failed", name)
+            out[name] = -1
     return out
+
+
+TICK_STEPS = "switchboard.tick_steps"
+TickStep = Callable[[dt.datetime], int]
+
+
+def register_tick_step(app: Flask, name: str, step: TickStep) -> None:
+    """Run ``step(now)`` on every tick of ``app`` after the hub's own steps (channels and
+    packages add their housekeeping this way; hub imports none of them). The step opens its
+    own transactions and returns how many things it did; its failure is logged, not raised."""
+    app.extensions.setdefault(TICK_STEPS, {})[name] = step
 
 
 def run_planning_steps(now: dt.datetime) -> dict[str, int]:

@@ -34,10 +34,12 @@ def init_app(app: Flask) -> None:
         console_extra,
         thread_fax,
     )
+    from channels.fax.tasks import resume_lost_fetches
     from channels.fax.views import bp, webhooks
     from hub.cards import register_interaction_extra
     from hub.intake import register_threader
     from hub.ports import register_fax_sender
+    from hub.tasks import register_tick_step
 
     settings = app.extensions["switchboard.settings"]
     provider = configured_provider(app)
@@ -55,6 +57,7 @@ def init_app(app: Flask) -> None:
     app.extensions["switchboard.fax_provider"] = provider
     register_threader("fax", thread_fax)
     register_interaction_extra("fax", console_extra)  # the pages in the console
+    register_tick_step(app, "fax_fetches_resumed", resume_lost_fetches)
     app.register_blueprint(webhooks)
     app.register_blueprint(bp)
     csrf = app.extensions.get("csrf")

@@ -6,6 +6,7 @@ expect) and keep network calls and rendering outside database transactions.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -38,6 +39,38 @@ def queue_processing(interaction_id: int) -> None:
         )
     if doc_id is not None:
         process_fax_task.delay(doc_id)
+
+
+# A fax still "fetching" this long after its last attempt has lost its task (a worker died
+# before acknowledging it, a process restarted): longer than the longest retry back-off.
+STALE_FETCH = dt.timedelta(minutes=30)
+
+
+def resume_lost_fetches(now: dt.datetime) -> int:
+    """Tick step: queue again the fetch of every fax whose task was lost, so no received fax
+    stays without its pages. Each document is claimed by moving its ``updated_at`` in the
+    same transaction, so two ticking nodes do not queue it twice."""
+    with db.transaction() as session:
+        stmt = (
+            select(FaxDocument)
+            .where(
+                FaxDocument.status == "fetching",
+                FaxDocument.direction == "inbound",
+                FaxDocument.updated_at < now - STALE_FETCH,
+            )
+            .order_by(FaxDocument.id)
+            .limit(100)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        lost = list(session.scalars(stmt))
+        for doc in lost:
+            doc.updated_at = now
+        ids = [doc.id for doc in lost]
+    for doc_id in ids:
+        log.warning("fax %s: its fetch task was lost; queued again", doc_id)
+        process_fax_task.delay(doc_id)
+    return len(ids)
 
 
 @shared_task(bind=True, name="channels.fax.process", ignore_result=True, max_retries=None)

@@ -269,6 +269,36 @@ def test_media_that_never_comes_is_flagged_not_dropped(
     assert count(session, Interaction) == 1
 
 
+def test_a_fax_whose_fetch_task_was_lost_is_fetched_by_the_tick(
+    fax_app: Flask, client: FlaskClient, provider: FaxProviderStandIn, session: Session
+) -> None:
+    """A worker died holding the fetch task: the document stays "fetching". The periodic
+    tick queues it again once it is older than the longest back-off, and only then."""
+    import datetime as dt
+
+    from crm_core.db import utcnow
+    from hub.tasks import run_tick
+
+    lost = receive_pdf(client, provider, session, make_pdf(2), "FX" + "c" * 32)
+    recent = receive_pdf(client, provider, session, make_pdf(1), "FX" + "d" * 32)
+    now = utcnow()
+    for doc_id, age in ((lost.id, dt.timedelta(hours=2)), (recent.id, dt.timedelta(minutes=5))):
+        doc = session.get(FaxDocument, doc_id)
+        assert doc is not None and doc.status == "ready"
+        doc.status, doc.sha256, doc.page_images, doc.num_pages = "fetching", None, None, None
+        doc.updated_at = now - age
+    session.commit()
+    with fax_app.app_context():
+        assert run_tick(now)["fax_fetches_resumed"] == 1
+        assert run_tick(now)["fax_fetches_resumed"] == 0  # claimed: not queued twice
+    reset(session)
+    fetched = session.get(FaxDocument, lost.id)
+    waiting = session.get(FaxDocument, recent.id)
+    assert fetched is not None and fetched.status == "ready" and fetched.num_pages == 2
+    assert waiting is not None and waiting.status == "fetching"  # its task may still come
+    reset(session)
+
+
 def test_multipage_tiff_is_rendered(
     client: FlaskClient, provider: FaxProviderStandIn, session: Session
 ) -> None:
