@@ -2,9 +2,10 @@
 
 ``kb_articles.search_text`` is the article's title, keywords and body folded for search
 (lower case, diacritics removed, see ``crm_core.services.kb.fold``); the full-text index is
-built over it: an FTS5 table kept in sync by triggers on SQLite, a GIN index on
-``to_tsvector('simple', search_text)`` on PostgreSQL. Both are created by the migration and
-are invisible to the models (``hub/migrations/env.py`` leaves them out of the comparison).
+built over it: an FTS5 table kept in sync by triggers on SQLite; on PostgreSQL a stored
+generated column ``search_vector`` (``to_tsvector('simple', search_text)``) with a GIN
+index. Both are created by the migrations and are invisible to the models
+(``hub/migrations/env.py`` leaves them out of the comparison).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ KB_VISIBILITIES = ("internal", "public")
 # Objects of the full-text index that the migration creates outside the models.
 KB_FTS_TABLE = "kb_articles_fts"
 KB_PG_SEARCH_INDEX = "ix_kb_articles_search_fts"
+KB_PG_SEARCH_COLUMN = "search_vector"
 
 
 class KbCategory(Base):

@@ -8,9 +8,10 @@ way, so both backends agree on what matches:
 
 - SQLite: the FTS5 table ``kb_articles_fts`` (external content, kept in sync by triggers
   that the migration creates), ranked by ``bm25``;
-- PostgreSQL: ``to_tsvector('simple', search_text)`` with a GIN index, ranked by
-  ``ts_rank``. 'simple' because PostgreSQL has no Polish or Ukrainian stemmer; folding in
-  Python replaces the ``unaccent`` extension, which would need a superuser to install.
+- PostgreSQL: ``search_vector``, a stored generated column
+  ``to_tsvector('simple', search_text)`` with a GIN index, ranked by ``ts_rank``.
+  'simple' because PostgreSQL has no Polish or Ukrainian stemmer; folding in Python
+  replaces the ``unaccent`` extension, which would need a superuser to install.
 
 Every word is a prefix ("drukark" finds "drukarka"). Keyword search needs all words;
 suggestions for a ticket need any of them and let the ranking order the results.
@@ -332,9 +333,9 @@ def search(
     if dialect == "postgresql":
         params["q"] = (" & " if match_all else " | ").join(f"{t}:*" if prefix else t for t in terms)
         sql = (
-            "SELECT a.id, ts_rank(to_tsvector('simple'::regconfig, a.search_text), q) AS score "
+            "SELECT a.id, ts_rank(a.search_vector, q) AS score "
             "FROM kb_articles a, to_tsquery('simple'::regconfig, :q) q "
-            "WHERE to_tsvector('simple'::regconfig, a.search_text) @@ q" + filters + " "
+            "WHERE a.search_vector @@ q" + filters + " "
             "ORDER BY score DESC, a.insert_count DESC, a.id DESC LIMIT :limit OFFSET :offset"
         )
     else:

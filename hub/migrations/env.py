@@ -18,7 +18,7 @@ import hub.leases
 import hub.models
 import hub.reports.models  # noqa: F401
 from crm_core.db import Base
-from crm_core.models.kb import KB_FTS_TABLE, KB_PG_SEARCH_INDEX
+from crm_core.models.kb import KB_FTS_TABLE, KB_PG_SEARCH_COLUMN, KB_PG_SEARCH_INDEX
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,8 +29,11 @@ def include_object(
 ) -> bool:
     """Leave the knowledge base's full-text index out of the comparison: the migration
     creates it with raw SQL per dialect (an FTS5 table with its shadow tables and triggers
-    on SQLite, a GIN expression index on PostgreSQL) and no model describes it."""
+    on SQLite, a stored tsvector column with its GIN index on PostgreSQL) and no model
+    describes it."""
     if type_ == "table" and name is not None and name.startswith(KB_FTS_TABLE):
+        return False
+    if type_ == "column" and name == KB_PG_SEARCH_COLUMN:
         return False
     return not (type_ == "index" and name == KB_PG_SEARCH_INDEX)
 
