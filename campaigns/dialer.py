@@ -473,6 +473,12 @@ def init_dialer(app: Flask) -> None:
 
     register_dialer_handler(app, CampaignDialer())
     celery_app: Any = app.extensions.get("celery")
+    if celery_app is None or celery_app.conf.task_always_eager:
+        # The embedded default has no beat: the all-in-one process's tick paces the
+        # campaigns (every SWITCHBOARD_TICK_SECONDS instead of every DIALER_SECONDS).
+        from hub.tasks import register_tick_step
+
+        register_tick_step(app, "dialer_steps", lambda now: len(run_dialer(now)))
     if celery_app is not None:
         schedule = dict(celery_app.conf.beat_schedule or {})
         schedule["campaigns-dialer"] = {"task": "campaigns.dialer_tick", "schedule": DIALER_SECONDS}

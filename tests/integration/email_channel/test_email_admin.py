@@ -60,7 +60,7 @@ def test_admins_see_and_handle_the_quarantine(email_app: Flask, listener: Any) -
     assert client.get(f"/admin/email/quarantine/{bad}/raw", headers=admin).data == hostile
     with email_app.app_context():
         found = db.session.execute(select(QuarantinedEmail.id, QuarantinedEmail.status))
-        statuses = dict(found.tuples().all())
+        statuses = {row.id: row.status for row in found}
         assert statuses == {kept: "released", bad: "discarded"}
         assert db.session.scalar(select(Ticket.subject)) == "Kept safe"
         audited = select(AuditEntry.action).where(
