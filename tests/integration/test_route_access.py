@@ -19,8 +19,8 @@ PUBLIC_ENDPOINTS = {
     "static",  # CSS and JavaScript of the pages
     "console.static",  # the console's own CSS and JavaScript (the login page uses them)
     "console.socket_io_client",  # the vendored Socket.IO browser client, a static file
-    "healthz",  # liveness probe for the orchestrator; says "ok", nothing else
-    "readyz",  # readiness probe; names the database as up or down, nothing more
+    "health.healthz",  # liveness probe for the orchestrator; says "ok", nothing else
+    "health.readyz",  # readiness probe; names the database and broker as up or down
     "api.openapi_document",  # the API's description is public, its data is not
     "api.api_docs",  # the browsable page that renders that description
     # "/" only redirects to /console, which itself sends anonymous callers to /login.
@@ -61,6 +61,9 @@ PUBLIC_BY_OTHER_MEANS: set[str] = {
     "survey_ivr.answer",
     "surveys.static",
     "campaigns.static",  # the campaign screens' CSS and JavaScript (no data)
+    # Prometheus metrics: a bearer token (SWITCHBOARD_METRICS_TOKEN) or, without one, only
+    # callers on the same machine (hub/health.py); the test client calls from 127.0.0.1.
+    "health.metrics",
     # A user's iCalendar feed: a secret per-user token (only its SHA-256 is stored), 404
     # for any other (hub/api/calendar.py, tests/integration/test_api_tasks.py).
     "api.calendar_feed",
