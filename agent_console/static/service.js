@@ -114,7 +114,11 @@
   }
 
   function complaintBlock(id, c) {
-    const why = h("textarea", { id: "svc-decision", rows: 2, maxlength: 10000 });
+    // What the agent types survives re-renders (console.js redraws the whole ticket).
+    const entry = tickets[id];
+    const why = h("textarea", { id: "svc-decision", rows: 2, maxlength: 10000,
+      oninput: () => { entry.decision = why.value; } });
+    why.value = entry.decision || "";
     const moves = c.allowed_transitions.map((s) => h("button", {
       type: "button", class: "secondary", dataset: { move: s },
       onclick: () => {
@@ -123,7 +127,7 @@
           if (!why.value.trim()) { toast(st("decision_needed"), "error"); why.focus(); return; }
           payload.decision_reason = why.value;
         }
-        send(id, `/tickets/${id}/complaint`, "PATCH", payload);
+        send(id, `/tickets/${id}/complaint`, "PATCH", payload, () => { entry.decision = ""; });
       },
     }, st("move_to") + ": " + (S.complaint_statuses[s] || s)));
     const amount = h("input", { id: "svc-cost", inputmode: "decimal", value: c.cost_amount || "", size: 10 });
@@ -171,7 +175,9 @@
     }
     if (data.owned_products.length && !data.complaint) parts.push(h("p", null, ...productPicker(id, data)));
     if (data.complaint) parts.push(complaintBlock(id, data.complaint));
-    const q = h("input", { id: "kb-q", type: "search", value: entry.query || "", autocomplete: "off" });
+    const q = h("input", { id: "kb-q", type: "search", autocomplete: "off",
+      oninput: () => { entry.query = q.value; } });
+    q.value = entry.query || "";
     const results = entry.results ? articleList(entry.results, "kb-results") : null;
     parts.push(h("section", { class: "kb-panel", "aria-label": st("kb") },
       h("h3", null, st("kb")),
@@ -189,14 +195,18 @@
   }
 
   function rerender(id) {
+    const focused = document.activeElement && document.activeElement.id;
     const old = document.getElementById("svc-panel");
     if (old) old.remove();
     placeTicket();
+    const again = focused ? document.getElementById(focused) : null;
+    if (again && again.closest("#svc-panel")) again.focus();
   }
 
-  function send(id, path, method, json) {
+  function send(id, path, method, json, done) {
     api(path, { method, json }).then((data) => {
       tickets[id] = Object.assign(tickets[id] || {}, { data });
+      if (done) done();
       rerender(id);
       toast(SB.t("saved"));
     }).catch(showError);
