@@ -10,20 +10,24 @@ that a plain ``pip install -e .`` or a fresh checkout needs no manual step, agai
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from babel import Locale
 from flask import Flask, has_request_context, request, session
-from flask_babel import Babel, get_locale, get_translations
+from flask_babel import Babel, force_locale, get_locale, get_translations
 from flask_login import current_user
 
 from crm_core.services.phones import format_phone
 from crm_core.services.preferences import LANGUAGES, time_zones
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,35 @@ def select_locale() -> str | None:
     if remembered in LANGUAGES:
         return str(remembered)
     return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def cli_language() -> str | None:
+    """The language of the command line: ``SWITCHBOARD_LANGUAGE``, else the POSIX locale
+    (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``pl_PL.UTF-8`` is Polish); None (English) for
+    anything we do not speak."""
+    for name in ("SWITCHBOARD_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if not value:
+            continue
+        code = value.split(".")[0].split("@")[0].split("_")[0].split("-")[0].lower()
+        return code if code in LANGUAGES else None
+    return None
+
+
+def in_cli_language(command: F) -> F:
+    """Decorate a CLI command (below ``with_appcontext``) so that what it prints comes in
+    :func:`cli_language`. Servers started from the CLI are not decorated: what they send
+    to customers and agents follows each reader's own language."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        language = cli_language()
+        if language is None:
+            return command(*args, **kwargs)
+        with force_locale(language):
+            return command(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def select_timezone() -> str | None:

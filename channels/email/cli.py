@@ -10,9 +10,12 @@ from email.message import EmailMessage as MimeMessage
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from hub.db import db
+from hub.i18n import in_cli_language
 
 
 def _fail(message: str) -> None:
@@ -30,13 +33,14 @@ def smtpd_command(host: str | None, port: int | None) -> None:
     from hub.settings import ConfigurationError
 
     conf = current_app.extensions["switchboard.settings"]
-    click.echo(f"SMTP listener on {host or conf.smtpd_host}:{port or conf.smtpd_port}")
+    where = f"{host or conf.smtpd_host}:{port or conf.smtpd_port}"
+    click.echo(_("SMTP listener on %(where)s", where=where))
     try:
         run_forever(current_app._get_current_object(), host=host, port=port)  # type: ignore[attr-defined]
     except ConfigurationError as exc:
         _fail(str(exc))
     except OSError as exc:
-        _fail(f"cannot listen: {exc}")
+        _fail(_("cannot listen: %(error)s", error=exc))
 
 
 @click.command("email")
@@ -48,6 +52,7 @@ def smtpd_command(host: str | None, port: int | None) -> None:
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
 @with_appcontext
+@in_cli_language
 def simulate_email(
     sender: str,
     recipient: str | None,
@@ -61,7 +66,7 @@ def simulate_email(
     conf = current_app.extensions["switchboard.settings"]
     to = recipient or next((a for a in conf.email_addresses if not a.startswith("@")), None)
     if to is None:
-        _fail("give --to: no e-mail address is configured (SWITCHBOARD_EMAIL_ADDRESSES)")
+        _fail(_("give --to: no e-mail address is configured (SWITCHBOARD_EMAIL_ADDRESSES)"))
         return
     msg = MimeMessage()
     msg["From"] = sender
@@ -76,8 +81,10 @@ def simulate_email(
         with smtplib.SMTP(*target, timeout=60) as client:
             client.send_message(msg)
     except (OSError, smtplib.SMTPException) as exc:
-        _fail(f"could not send to {target[0]}:{target[1]}: {exc}")
-    click.echo(f"sent to {to} via {target[0]}:{target[1]}")
+        _fail(
+            _("could not send to %(where)s: %(error)s", where=f"{target[0]}:{target[1]}", error=exc)
+        )
+    click.echo(_("sent to %(to)s via %(where)s", to=to, where=f"{target[0]}:{target[1]}"))
 
 
 @click.group("email")
@@ -88,6 +95,7 @@ def email_group() -> None:
 @email_group.command("quarantine")
 @click.option("--all", "show_all", is_flag=True, help="also released and discarded mail")
 @with_appcontext
+@in_cli_language
 def quarantine_list(show_all: bool) -> None:
     """List quarantined messages (raw bytes kept; see `email reprocess`)."""
     from channels.email.models import QuarantinedEmail
@@ -103,12 +111,13 @@ def quarantine_list(show_all: bool) -> None:
                 f"  {row.source}  {row.reason}"
             )
     if not rows:
-        click.echo("the quarantine is empty")
+        click.echo(_("the quarantine is empty"))
 
 
 @email_group.command("reprocess")
 @click.argument("quarantine_id", type=int)
 @with_appcontext
+@in_cli_language
 def reprocess(quarantine_id: int) -> None:
     """Try a quarantined message again; on success it becomes a ticket (or reply)."""
     from channels.email.ingest import do_reprocess_quarantined
@@ -119,13 +128,21 @@ def reprocess(quarantine_id: int) -> None:
         _fail(str(exc))
         return
     if result.outcome == "quarantined":
-        _fail(f"still quarantined: {result.details.get('reason')}")
-    click.echo(f"{result.outcome}: interaction {result.interaction_id}, ticket {result.ticket_id}")
+        _fail(_("still quarantined: %(reason)s", reason=result.details.get("reason")))
+    click.echo(
+        _(
+            "%(outcome)s: interaction %(interaction)s, ticket %(ticket)s",
+            outcome=result.outcome,
+            interaction=result.interaction_id,
+            ticket=result.ticket_id,
+        )
+    )
 
 
 @email_group.command("raw")
 @click.argument("quarantine_id", type=int)
 @with_appcontext
+@in_cli_language
 def raw(quarantine_id: int) -> None:
     """Write a quarantined message's raw bytes to stdout."""
     from channels.email.models import QuarantinedEmail
@@ -134,7 +151,7 @@ def raw(quarantine_id: int) -> None:
     with db.transaction() as session:
         row = session.get(QuarantinedEmail, quarantine_id)
         if row is None:
-            _fail(f"no quarantined message {quarantine_id}")
+            _fail(_("no quarantined message %(id)s", id=quarantine_id))
             return
         conf = current_app.extensions["switchboard.settings"]
         data = BlobStore(conf.effective_blob_dir).get(row.raw_sha256)
@@ -143,6 +160,7 @@ def raw(quarantine_id: int) -> None:
 
 @email_group.command("status")
 @with_appcontext
+@in_cli_language
 def status() -> None:
     """IMAP mailboxes: position, imported count, and the last error of a failing one."""
     from channels.email.models import ImapMailbox
@@ -150,15 +168,26 @@ def status() -> None:
     with db.transaction() as session:
         rows = list(session.scalars(select(ImapMailbox).order_by(ImapMailbox.account)))
         for row in rows:
-            state = "OK" if not row.failures else f"FAILING ({row.failures}x)"
+            state = (
+                _("OK")
+                if not row.failures
+                else ngettext("FAILING (%(num)d time)", "FAILING (%(num)d times)", row.failures)
+            )
             click.echo(
-                f"{row.account}/{row.mailbox}: {state}; UIDVALIDITY {row.uidvalidity}, "
-                f"last UID {row.last_uid}, imported {row.imported}"
+                _(
+                    "%(mailbox)s: %(state)s; UIDVALIDITY %(uidvalidity)s, last UID %(uid)s,"
+                    " imported %(imported)s",
+                    mailbox=f"{row.account}/{row.mailbox}",
+                    state=state,
+                    uidvalidity=row.uidvalidity,
+                    uid=row.last_uid,
+                    imported=row.imported,
+                )
             )
             if row.last_error:
-                click.echo(f"  last error: {row.last_error}")
+                click.echo("  " + _("last error: %(error)s", error=row.last_error))
     if not rows:
-        click.echo("no IMAP mailbox has been polled yet")
+        click.echo(_("no IMAP mailbox has been polled yet"))
 
 
 @email_group.command("imap")
@@ -179,7 +208,7 @@ def imap(once: bool) -> None:
         _fail(str(exc))
         return
     if not configured:
-        _fail("no IMAP account configured (SWITCHBOARD_EMAIL_IMAP_ACCOUNTS)")
+        _fail(_("no IMAP account configured (SWITCHBOARD_EMAIL_IMAP_ACCOUNTS)"))
     if once:
         for mailbox, result in poll_imap_task.run().items():
             click.echo(f"{mailbox}: {result}")
@@ -188,7 +217,13 @@ def imap(once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threads = run_all(current_app._get_current_object(), stop)  # type: ignore[attr-defined]
-    click.echo(f"polling {len(threads)} IMAP mailbox(es); Ctrl-C to stop")
+    click.echo(
+        ngettext(
+            "polling %(num)d IMAP mailbox; Ctrl-C to stop",
+            "polling %(num)d IMAP mailboxes; Ctrl-C to stop",
+            len(threads),
+        )
+    )
     stop.wait()
     for thread in threads:
         thread.join(timeout=30)
@@ -197,11 +232,12 @@ def imap(once: bool) -> None:
 @email_group.command("redeliver")
 @click.argument("interaction_id", type=int)
 @with_appcontext
+@in_cli_language
 def redeliver(interaction_id: int) -> None:
     """Try again to deliver an outbound e-mail whose delivery failed."""
     from channels.email.outbound import deliver
 
     state, error = deliver(interaction_id)
     if error:
-        _fail(f"delivery failed again: {error}")
+        _fail(_("delivery failed again: %(error)s", error=error))
     click.echo(state)

@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
+
+from hub.i18n import in_cli_language
 
 
 @click.command("fax")
@@ -17,6 +20,7 @@ from flask.cli import with_appcontext
 @click.option("--url", "base_url", default=None, help="post to a running server at this URL")
 @click.option("--media-port", default=0, show_default=True, help="port of the media server")
 @with_appcontext
+@in_cli_language
 def simulate_fax_command(
     from_number: str, path: Path, to_number: str | None, base_url: str | None, media_port: int
 ) -> None:
@@ -26,7 +30,8 @@ def simulate_fax_command(
     try:
         data = path.read_bytes()
     except OSError as exc:
-        click.echo(f"switchboard: cannot read {path}: {exc.strerror}", err=True)
+        message = _("cannot read %(path)s: %(error)s", path=path, error=exc.strerror)
+        click.echo(f"switchboard: {message}", err=True)
         sys.exit(1)
     try:
         result = simulate_fax(
@@ -41,9 +46,23 @@ def simulate_fax_command(
         click.echo(f"switchboard: {exc}", err=True)
         sys.exit(1)
     if result["status"] != 200:
-        click.echo(
-            f"switchboard: the webhook answered {result['status']}: {result['body']}", err=True
+        message = _(
+            "the webhook answered %(status)s: %(body)s",
+            status=result["status"],
+            body=result["body"],
         )
+        click.echo(f"switchboard: {message}", err=True)
         sys.exit(1)
-    fetched = "fetched" if result["fetched"] else "not fetched yet"
-    click.echo(f"fax {result['sid']} from {from_number} delivered (media {fetched})")
+    if result["fetched"]:
+        done = _(
+            "fax %(sid)s from %(number)s delivered (media fetched)",
+            sid=result["sid"],
+            number=from_number,
+        )
+    else:
+        done = _(
+            "fax %(sid)s from %(number)s delivered (media not fetched yet)",
+            sid=result["sid"],
+            number=from_number,
+        )
+    click.echo(done)

@@ -8,10 +8,12 @@ import xml.etree.ElementTree as ET
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from channels.twilio_voice.config import VoiceConfig
 from channels.twilio_voice.simulate import SimulationError, simulate_call
+from hub.i18n import in_cli_language
 
 
 def _fail(message: str) -> None:
@@ -27,16 +29,16 @@ def _describe(twiml: str) -> str:
     parts = []
     for node in root.iter():
         if node.tag == "Say" and node.text:
-            parts.append(f'says "{node.text}"')
+            parts.append(_('says "%(text)s"', text=node.text))
         elif node.tag == "Gather":
-            parts.append("waits for a key")
+            parts.append(_("waits for a key"))
         elif node.tag == "Conference":
-            parts.append(f"waits in conference {node.text} for an agent")
+            parts.append(_("waits in conference %(name)s for an agent", name=node.text))
         elif node.tag == "Record":
-            parts.append("records a voicemail")
+            parts.append(_("records a voicemail"))
         elif node.tag == "Hangup":
-            parts.append("hangs up")
-    return "; ".join(parts) or "(nothing)"
+            parts.append(_("hangs up"))
+    return "; ".join(parts) or _("(nothing)")
 
 
 def _home_number(cfg: VoiceConfig) -> str:
@@ -67,6 +69,7 @@ def _home_number(cfg: VoiceConfig) -> str:
     help="post over HTTP to a running server at this URL (default: through this process)",
 )
 @with_appcontext
+@in_cli_language
 def simulate_call_command(
     caller: str,
     called: str | None,
@@ -82,16 +85,19 @@ def simulate_call_command(
     cfg: VoiceConfig | None = app.extensions.get("switchboard.voice")
     if cfg is None or not cfg.enabled:
         _fail(
-            "the voice channel is off: set SWITCHBOARD_TWILIO_SIMULATOR=1 (or Twilio credentials)"
+            _(
+                "the voice channel is off: set SWITCHBOARD_TWILIO_SIMULATOR=1"
+                " (or Twilio credentials)"
+            )
         )
         return
     if called is None:
         if not cfg.company_numbers:
-            _fail("no company numbers configured (SWITCHBOARD_TWILIO_MENUS_FILE)")
+            _fail(_("no company numbers configured (SWITCHBOARD_TWILIO_MENUS_FILE)"))
             return
         called = _home_number(cfg)
     if hangup_after is not None and hangup_after < 0:
-        _fail("--hangup-after must be 0 or more seconds")
+        _fail(_("--hangup-after must be 0 or more seconds"))
     try:
         sim = simulate_call(
             app,
@@ -104,7 +110,14 @@ def simulate_call_command(
     except (SimulationError, OSError) as exc:
         _fail(str(exc))
         return
-    click.echo(f"call {sim.call_sid} from {caller} to {called}")
+    click.echo(
+        _(
+            "call %(sid)s from %(caller)s to %(called)s",
+            sid=sim.call_sid,
+            caller=caller,
+            called=called,
+        )
+    )
     for step in sim.steps:
         if step.status == 200:
             what = _describe(step.twiml)
@@ -112,7 +125,7 @@ def simulate_call_command(
             what = "ok" if step.status == 204 else f"HTTP {step.status}"
         click.echo(f"  {step.what}: {what}")
     if any(step.status >= 400 for step in sim.steps):
-        _fail("the app refused a webhook (see above)")
+        _fail(_("the app refused a webhook (see above)"))
     if base_url is None:
         with db.transaction() as session:
             interaction = session.scalar(
@@ -121,8 +134,15 @@ def simulate_call_command(
                 )
             )
             if interaction is not None:
-                who = "unknown caller"
+                who = _("unknown caller")
                 if interaction.customer_id is not None:
                     customer = session.get(Customer, interaction.customer_id)
                     who = customer.display_name if customer else who
-                click.echo(f"interaction {interaction.id} ({who}): {interaction.status}")
+                click.echo(
+                    _(
+                        "interaction %(id)s (%(who)s): %(status)s",
+                        id=interaction.id,
+                        who=who,
+                        status=interaction.status,
+                    )
+                )

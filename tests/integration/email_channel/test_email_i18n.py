@@ -51,3 +51,20 @@ def test_without_a_preferred_language_the_acknowledgement_is_english(
     body = ack_for(email_app, listener).get_content()
     assert body.startswith("Hello Olena,")
     assert "We usually answer within 5 days." in body
+
+
+def test_the_command_line_speaks_the_shells_language(email_app):
+    """CLI output follows SWITCHBOARD_LANGUAGE, else the POSIX locale; English otherwise."""
+    from hub.cli import main
+
+    runner = email_app.test_cli_runner()
+    cases = [
+        ({"SWITCHBOARD_LANGUAGE": "pl"}, "kwarantanna jest pusta"),
+        ({"LANG": "uk_UA.UTF-8"}, "карантин порожній"),
+        ({"LANG": "de_DE.UTF-8"}, "the quarantine is empty"),
+    ]
+    unset = {"SWITCHBOARD_LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": "", "LANG": ""}
+    for env, expected in cases:
+        result = runner.invoke(main, ["email", "quarantine"], env={**unset, **env})
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == expected
