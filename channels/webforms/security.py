@@ -112,7 +112,7 @@ def rate_limiter(app: Flask) -> RateLimiter | SharedRateLimiter:
         client = app.extensions.get("switchboard.redis")
         limiter = SharedRateLimiter(client) if client is not None else RateLimiter()
         app.extensions["switchboard.webform_limiter"] = limiter
-    return limiter  # type: ignore[no-any-return]
+    return limiter
 
 
 class CaptchaVerifier(Protocol):
