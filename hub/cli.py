@@ -9,10 +9,13 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from crm_core.errors import DomainError
 from hub.app import create_app
+from hub.errors import domain_message
+from hub.i18n import in_cli_language
 
 
 def _fail(message: str) -> None:
@@ -52,22 +55,24 @@ def _url() -> str:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
+@in_cli_language
 def db_upgrade(revision: str) -> None:
     """Apply the migrations (creates the SQLite file on first use)."""
     from hub.migrate import upgrade
 
     upgrade(_url(), revision)
-    click.echo(f"database at {revision}")
+    click.echo(_("database at %(revision)s", revision=revision))
 
 
 @db.command("check")
 @with_appcontext
+@in_cli_language
 def db_check() -> None:
     """Fail if the models and the migrations disagree."""
     from hub.migrate import check
 
     check(_url())
-    click.echo("models and migrations agree")
+    click.echo(_("models and migrations agree"))
 
 
 @main.command("demo")
@@ -75,6 +80,7 @@ def db_check() -> None:
 @click.option("--if-empty", is_flag=True, help="do nothing when there are customers already")
 @click.option("--seed", default=20261123, show_default=True)
 @with_appcontext
+@in_cli_language
 def demo(customers: int, if_empty: bool, seed: int) -> None:
     """Load a believable demo data set and print the logins."""
     from crm_core.models import Customer
@@ -85,13 +91,19 @@ def demo(customers: int, if_empty: bool, seed: int) -> None:
         with database.transaction() as session:
             count = session.scalar(select(func.count()).select_from(Customer)) or 0
             if if_empty and count:
-                click.echo(f"demo data present ({count} customers); skipping")
+                click.echo(_("demo data present (customers: %(count)s); skipping", count=count))
                 return
             logins = load_demo(session, customers=customers, seed=seed)
     except DomainError as exc:
-        _fail(exc.message)
+        _fail(domain_message(exc))
         return
-    click.echo(f"loaded {customers} demo customers. Logins (password {DEMO_PASSWORD!r}):")
+    click.echo(
+        _(
+            "demo customers loaded: %(count)s. Logins (password '%(password)s'):",
+            count=customers,
+            password=DEMO_PASSWORD,
+        )
+    )
     for email, role in logins:
         click.echo(f"  {role:<10} {email}")
 
@@ -108,6 +120,7 @@ def user() -> None:
 @click.option("--team", "teams", multiple=True, help="team name (created if new); repeatable")
 @click.option("--password", default=None, help="omit to be asked")
 @with_appcontext
+@in_cli_language
 def user_create(
     email: str, name: str, role: str, teams: tuple[str, ...], password: str | None
 ) -> None:
@@ -117,17 +130,24 @@ def user_create(
 
     if password is None:
         if not sys.stdin.isatty():
-            _fail("give --password, or run in a terminal to be asked")
-        password = getpass.getpass("password: ")
+            _fail(_("give --password, or run in a terminal to be asked"))
+        password = getpass.getpass(_("password: "))
     try:
         with database.transaction() as session:
             team_rows = [get_or_create_team(session, t) for t in teams]
             created = do_create_user(
                 session, email=email, name=name, password=password, role=role, teams=team_rows
             )
-            click.echo(f"created {created.role} {created.email} (id {created.id})")
+            click.echo(
+                _(
+                    "created %(role)s %(email)s (id %(id)s)",
+                    role=created.role,
+                    email=created.email,
+                    id=created.id,
+                )
+            )
     except DomainError as exc:
-        _fail(exc.message)
+        _fail(domain_message(exc))
 
 
 @main.group()
@@ -139,6 +159,7 @@ def token() -> None:
 @click.option("--email", required=True, help="the user the token acts as")
 @click.option("--name", default="cli", show_default=True)
 @with_appcontext
+@in_cli_language
 def token_create(email: str, name: str) -> None:
     """Issue a bearer token for the REST API; it is shown once."""
     from crm_core.models import User
@@ -148,9 +169,9 @@ def token_create(email: str, name: str) -> None:
     with database.transaction() as session:
         found = session.scalar(select(User).where(User.email == email.strip().lower()))
         if found is None:
-            _fail(f"no user {email}")
+            _fail(_("no user %(email)s", email=email))
             return
-        _, text = do_issue_token(session, found, name)
+        _token, text = do_issue_token(session, found, name)
     click.echo(text)
 
 
@@ -189,6 +210,7 @@ def simulate() -> None:
 @click.option("--body", default="Hello, please call me back about my order.", show_default=True)
 @click.option("--name", default=None, help="the submitter's name")
 @with_appcontext
+@in_cli_language
 def simulate_form(sender: str, form: str, subject: str, body: str, name: str | None) -> None:
     """A web-form submission, straight into intake: it is queued, routed and offered."""
     import uuid
@@ -220,12 +242,17 @@ def simulate_form(sender: str, form: str, subject: str, body: str, name: str | N
         _fail(str(exc))
         return
     click.echo(
-        f"form received as interaction {interaction.id}"
-        f" (customer {interaction.customer_id or 'unknown'},"
-        f" queue {interaction.queue_id or 'none'})"
+        _(
+            "form received as interaction %(id)s (customer %(customer)s, queue %(queue)s)",
+            id=interaction.id,
+            customer=interaction.customer_id or "-",
+            queue=interaction.queue_id or "-",
+        )
     )
     if deferred:
-        click.echo(f"the running server offers it within {settings.tick_seconds} s")
+        click.echo(
+            _("the running server offers it within %(seconds)s s", seconds=settings.tick_seconds)
+        )
 
 
 def _add_channel_commands() -> None:
