@@ -153,6 +153,7 @@ def test_supervisor_screens_render_and_work(app: Flask) -> None:
             "abandoned_no_redial_hours": "72",
             "abandon_cap_pct": "3",
             "currency": "PLN",
+            "budget": "12500.50",
             "caller_id": "+48223070000",
             "user_ids": [str(agent_id)],
         },
@@ -188,5 +189,12 @@ def test_supervisor_screens_render_and_work(app: Flask) -> None:
         user.language = "uk"
     uk = client.get(f"/campaigns/{cid}").get_data(as_text=True)
     assert "Кампанії" in uk
+    # Money and percentages in the reader's locale (Babel): "12 500,50 PLN", "3 %".
+    from decimal import Decimal
+
+    from babel.numbers import format_currency, format_percent
+
+    assert format_currency(Decimal("12500.50"), "PLN", locale="uk") in uk
+    assert format_percent(Decimal("0.03"), "#,##0.#%", locale="uk") in uk
     # Agents may not open supervisor screens.
     assert _login(app, agent).get("/campaigns").status_code == 403
