@@ -34,6 +34,7 @@ from crm_core.errors import N_, Conflict, NotFound, ValidationFailed
 from crm_core.models import Interaction, Ticket
 from crm_core.models.kb import KB_VISIBILITIES, KbArticle, KbArticleVersion, KbCategory
 from crm_core.services import audit
+from crm_core.services.text import required_text
 
 MAX_QUERY_WORDS = 12
 SUGGESTION_WORDS = 30
@@ -74,24 +75,6 @@ def _search_text(title: str, keywords: str, body: str) -> str:
     return " ".join(words(f"{title} {keywords} {body}"))
 
 
-def _clean(value: str | None, field: str, max_length: int, *, required: bool) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise ValidationFailed(N_("%(name)s is required"), field=field, name=field)
-    if len(value) > max_length:
-        raise ValidationFailed(
-            N_("%(name)s is at most %(max_length)s characters"),
-            field=field,
-            name=field,
-            max_length=max_length,
-        )
-    if "\x00" in value:
-        raise ValidationFailed(
-            N_("%(name)s must not contain NUL characters"), field=field, name=field
-        )
-    return value
-
-
 def _keywords(value: str | Sequence[str] | None) -> str:
     items = value.split(",") if isinstance(value, str) else list(value or [])
     seen: dict[str, None] = {}
@@ -114,7 +97,7 @@ def _category(session: Session, category_id: int | None) -> int | None:
 
 
 def do_create_category(session: Session, *, name: str, user_id: int | None = None) -> KbCategory:
-    name_ = _clean(name, "name", 120, required=True)
+    name_ = required_text(name, "name", 120)
     category = KbCategory(name=name_)
     session.flush()
     try:
@@ -167,8 +150,8 @@ def do_create_article(
             name="visibility",
             allowed=", ".join(KB_VISIBILITIES),
         )
-    title_ = _clean(title, "title", 300, required=True)
-    body_ = _clean(body, "body", 200_000, required=True)
+    title_ = required_text(title, "title", 300)
+    body_ = required_text(body, "body", 200_000)
     keywords_ = _keywords(keywords)
     now = utcnow()
     article = KbArticle(
@@ -213,9 +196,9 @@ def do_update_article(
         raise ValidationFailed(N_("unknown field '%(key)s'"), field=key, key=key)
     new: dict[str, Any] = {}
     if "title" in changes:
-        new["title"] = _clean(changes["title"], "title", 300, required=True)
+        new["title"] = required_text(changes["title"], "title", 300)
     if "body" in changes:
-        new["body"] = _clean(changes["body"], "body", 200_000, required=True)
+        new["body"] = required_text(changes["body"], "body", 200_000)
     if "keywords" in changes:
         new["keywords"] = _keywords(changes["keywords"])
     if "visibility" in changes:

@@ -33,30 +33,11 @@ from crm_core.models.service import (
     Warranty,
 )
 from crm_core.services import audit
+from crm_core.services.text import optional_text, required_text
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_MONEY = decimal.Decimal("9999999999.99")
 COVERAGE_PRODUCTS = 20
-
-
-def _text(value: str | None, field: str, max_length: int, *, required: bool = False) -> str | None:
-    value = (value or "").strip()
-    if not value:
-        if required:
-            raise ValidationFailed(N_("%(name)s is required"), field=field, name=field)
-        return None
-    if len(value) > max_length:
-        raise ValidationFailed(
-            N_("%(name)s is at most %(max_length)s characters"),
-            field=field,
-            name=field,
-            max_length=max_length,
-        )
-    if "\x00" in value:
-        raise ValidationFailed(
-            N_("%(name)s must not contain NUL characters"), field=field, name=field
-        )
-    return value
 
 
 def check_currency(value: str | None, field: str = "currency") -> str:
@@ -163,8 +144,8 @@ def do_create_product(
     warranty_months: int | None = None,
     user_id: int | None = None,
 ) -> Product:
-    sku_ = _text(sku, "sku", 60, required=True)
-    name_ = _text(name, "name", 200, required=True)
+    sku_ = required_text(sku, "sku", 60)
+    name_ = required_text(name, "name", 200)
     if kind not in PRODUCT_KINDS:
         raise ValidationFailed(
             N_("%(name)s must be one of %(allowed)s"),
@@ -179,7 +160,7 @@ def do_create_product(
         sku=sku_,
         name=name_,
         kind=kind,
-        description=_text(description, "description", 10_000),
+        description=optional_text(description, "description", 10_000),
         warranty_months=warranty_months,
         active=True,
     )
@@ -209,7 +190,7 @@ def do_create_sales_document(
     user_id: int | None = None,
 ) -> SalesDocument:
     """A sales document with its lines: ``{"product_id", "quantity", "unit_price"}`` each."""
-    number_ = _text(number, "number", 40, required=True)
+    number_ = required_text(number, "number", 40)
     assert number_ is not None
     code = check_currency(currency)
     if customer_id is not None:
@@ -289,10 +270,10 @@ def do_register_owned_product(
     owned = OwnedProduct(
         customer_id=customer.id,
         product_id=product.id,
-        serial_number=_text(serial_number, "serial_number", 100),
+        serial_number=optional_text(serial_number, "serial_number", 100),
         purchased_on=purchased_on,
         sales_document_id=sales_document_id,
-        notes=_text(notes, "notes", 10_000),
+        notes=optional_text(notes, "notes", 10_000),
     )
     session.add(owned)
     session.flush()
@@ -352,7 +333,7 @@ def do_add_warranty(
         )
     check_period(starts_on, ends_on)
     warranty = Warranty(
-        kind=kind, starts_on=starts_on, ends_on=ends_on, terms=_text(terms, "terms", 10_000)
+        kind=kind, starts_on=starts_on, ends_on=ends_on, terms=optional_text(terms, "terms", 10_000)
     )
     owned.warranties.append(warranty)
     session.flush()
@@ -383,8 +364,8 @@ def do_create_contract(
     owned_product_ids: Iterable[int] = (),
     user_id: int | None = None,
 ) -> ServiceContract:
-    number_ = _text(number, "number", 40, required=True)
-    coverage_ = _text(coverage, "coverage", 10_000, required=True)
+    number_ = required_text(number, "number", 40)
+    coverage_ = required_text(coverage, "coverage", 10_000)
     assert number_ is not None and coverage_ is not None
     customer = _customer(session, customer_id)
     check_period(starts_on, ends_on)
@@ -462,7 +443,7 @@ def do_update_contract(
                 allowed=", ".join(CONTRACT_STATUSES),
             )
         if key == "coverage":
-            value = _text(value, "coverage", 10_000, required=True)
+            value = required_text(value, "coverage", 10_000)
         if key == "response_hours" and value is not None and not 1 <= value <= 24 * 365:
             raise ValidationFailed(N_("response_hours must be 1 to 8760"), field="response_hours")
         if key not in ("status", "coverage", "response_hours", "starts_on", "ends_on"):
