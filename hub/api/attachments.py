@@ -27,6 +27,7 @@ from crm_core.models import Attachment, Interaction, PlanningTask, Ticket, User
 from crm_core.services import blobs
 from crm_core.services.customers import get_customer
 from crm_core.services.tasks import get_visible_task, visible_tasks_clause
+from crm_core.services.text import optional_text
 from crm_core.services.tickets import get_visible_ticket, visible_tickets_clause
 from hub.api import bp
 from hub.api.common import SearchText, blob_store, like_pattern, settings
@@ -113,22 +114,7 @@ def visible_attachments_clause(user: User) -> ColumnElement[bool]:
 
 
 def _form_text(name: str, max_length: int) -> str | None:
-    value = request.form.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationFailed(
-            N_("%(name)s is at most %(max_length)s characters"),
-            name=name,
-            max_length=max_length,
-            field=name,
-        )
-    if "\x00" in value:
-        raise ValidationFailed(
-            N_("%(name)s must not contain NUL characters"), name=name, field=name
-        )
-    return value or None
+    return optional_text(request.form.get(name), name, max_length)
 
 
 def _upload(
